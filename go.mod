@@ -34,6 +34,7 @@ require (
 	github.com/danielpaulus/go-ios v1.3.2 // indirect
 	github.com/docopt/docopt-go v0.0.0-20180111231733-ee0de3bc6815 // indirect
 	github.com/electricbubble/gadb v0.1.0 // indirect
+	github.com/fleetlens/fleetlens/sdk-hooks v0.0.0
 	github.com/go-echarts/go-echarts/v2 v2.6.7 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
@@ -119,3 +120,5 @@ require (
 	howett.net/plist v1.0.1 // indirect
 	software.sslmate.com/src/go-pkcs12 v0.7.2 // indirect
 )
+
+replace github.com/fleetlens/fleetlens/sdk-hooks => ./sdk-hooks
