@@ -321,9 +321,9 @@ func (c *Cluster) Stop(ctx context.Context) error {
 // so a postmaster killed with -9 shows as stopped (with a stale pid file), not as running.
 type Status struct {
 	Initialized bool
-	Running     bool   // postmaster alive and accepting connections
-	PID         int    // postmaster pid from postmaster.pid (0 if none)
-	Stale       bool   // pid file present but that process is gone
+	Running     bool // postmaster alive and accepting connections
+	PID         int  // postmaster pid from postmaster.pid (0 if none)
+	Stale       bool // pid file present but that process is gone
 	Port        int
 	Home        string
 	Detail      string // one line for humans
