@@ -105,7 +105,12 @@ func (c *Cluster) init(ctx context.Context) error {
 	if c.Initialized() {
 		return c.checkOwner()
 	}
-	if err := os.MkdirAll(c.cfg.Home, 0o700); err != nil {
+	// Directories we create must let the server user through when it is not us.
+	perm := os.FileMode(0o700)
+	if c.who.asRoot {
+		perm = 0o711
+	}
+	if err := os.MkdirAll(c.cfg.Home, perm); err != nil {
 		return fmt.Errorf("create %s: %w", c.cfg.Home, err)
 	}
 	if err := c.who.checkReachable(c.cfg.Home); err != nil {
@@ -231,6 +236,14 @@ func (c *Cluster) choosePort() (int, error) {
 	return p, os.WriteFile(c.portFile(), []byte(strconv.Itoa(p)+"\n"), 0o644)
 }
 
+// ForgetPort drops the remembered port so the next Start picks a free one.
+func (c *Cluster) ForgetPort() error {
+	if err := os.Remove(c.portFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // DSN is the superuser connection string for the fleetlens database.
 func (c *Cluster) DSN() string { return c.DSNFor(database) }
 
@@ -342,7 +355,7 @@ func (c *Cluster) Status(ctx context.Context) Status {
 		return st
 	}
 	st.PID, _ = strconv.Atoi(strings.TrimSpace(strings.SplitN(string(pidText), "\n", 2)[0]))
-	if st.PID <= 0 || syscall.Kill(st.PID, 0) == syscall.ESRCH {
+	if !postmasterAlive(st.PID) {
 		st.Stale = true
 		st.Detail = fmt.Sprintf("stopped: postmaster %d is gone (killed?) but left its pid file; `fleetlens db start` recovers", st.PID)
 		return st
@@ -358,6 +371,30 @@ func (c *Cluster) Status(ctx context.Context) Status {
 	st.Running = true
 	st.Detail = fmt.Sprintf("running: pid %d, 127.0.0.1:%d, data %s", st.PID, st.Port, c.dataDir())
 	return st
+}
+
+// postmasterAlive tells whether pid is a live postgres process. A killed postmaster whose
+// parent does not reap it lingers as a zombie (kill(pid, 0) still succeeds), and a pid may
+// be reused by another program, so look at /proc rather than trusting the pid file.
+func postmasterAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return syscall.Kill(pid, 0) == nil // no procfs: best effort
+	}
+	// Format: pid (comm) state ...; comm may contain spaces, so split after the last ')'.
+	rest := string(stat)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	fields := strings.Fields(rest)
+	if len(fields) == 0 || fields[0] == "Z" || fields[0] == "X" {
+		return false
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.Contains(string(cmdline), "postgres")
 }
 
 func runCtx(ctx context.Context, cmd interface {
