@@ -130,16 +130,8 @@ CREATE TABLE event_rollups (
     PRIMARY KEY (app_id, release, minute, model, os_version, net_class, tier, name, class)
 );
 
--- Read paths (collector/query, gate, TUI, Grafana) switch to this role with SET ROLE so a bug
--- there cannot write. Roles are cluster-wide and test databases share a cluster, so creation
--- tolerates a concurrent creator.
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'fleetlens_reader') THEN
-        CREATE ROLE fleetlens_reader NOLOGIN;
-    END IF;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-END $$;
+-- Read paths (collector/query, gate, TUI, Grafana) switch to fleetlens_reader (created in 001)
+-- with SET ROLE so a bug there cannot write; a non-superuser owner needs membership for that.
 DO $$
 BEGIN
     EXECUTE format('GRANT fleetlens_reader TO %I', current_user);
