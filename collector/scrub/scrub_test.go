@@ -10,7 +10,7 @@ func TestScrubMap(t *testing.T) {
 	cfg := Defaults()
 	tests := []struct {
 		name, key, in, want string
-		userKey            string
+		userKey             string
 	}{
 		{"query string removed", "url.full", "https://api.example.com/search?q=alice@example.com&token=s3cr3t#frag", "https://api.example.com/search", ""},
 		{"old semconv url", "http.url", "http://x/y?session=abc", "http://x/y", ""},
