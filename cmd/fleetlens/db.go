@@ -76,7 +76,8 @@ func newDBStartCmd() *cobra.Command {
 func newDBStopCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "stop",
-		Short: "Stop the managed cluster (fast shutdown); no-op if stopped",
+		Short:   "Stop the managed cluster (fast shutdown); no-op if stopped",
+		Example: "  fleetlens db stop",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := managedCluster(0)
@@ -99,7 +100,8 @@ func newDBStatusCmd() *cobra.Command {
 		Long: `Reads the postmaster's pid file, checks that process is alive and that the server
 accepts connections, so a postmaster killed with -9 shows as stopped. Exit status 0 when
 running, 3 when not (as pg_ctl status).`,
-		Args: cobra.NoArgs,
+		Example: "  fleetlens db status || fleetlens db start",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := managedCluster(0)
 			if err != nil {
