@@ -1,0 +1,38 @@
+package stats
+
+import (
+	"math"
+	"slices"
+)
+
+// BenjaminiHochberg returns the Benjamini-Hochberg adjusted p-values (q-values) of p, in the
+// same order: q_(i) = min over j >= i of p_(j)·m/j, capped at 1 (R's p.adjust(method="BH")).
+// Rejecting q < alpha controls the false discovery rate across the family at alpha. NaN
+// p-values (tests that did not run) are left NaN and do not count towards m.
+func BenjaminiHochberg(p []float64) []float64 {
+	q := make([]float64, len(p))
+	idx := make([]int, 0, len(p))
+	for i, v := range p {
+		q[i] = math.NaN()
+		if !math.IsNaN(v) {
+			idx = append(idx, i)
+		}
+	}
+	m := float64(len(idx))
+	slices.SortStableFunc(idx, func(a, b int) int {
+		switch {
+		case p[a] < p[b]:
+			return -1
+		case p[a] > p[b]:
+			return 1
+		}
+		return 0
+	})
+	run := 1.0
+	for r := len(idx) - 1; r >= 0; r-- {
+		v := p[idx[r]] * m / float64(r+1)
+		run = math.Min(run, v)
+		q[idx[r]] = run
+	}
+	return q
+}
