@@ -75,10 +75,10 @@ func newDBStartCmd() *cobra.Command {
 
 func newDBStopCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "stop",
+		Use:     "stop",
 		Short:   "Stop the managed cluster (fast shutdown); no-op if stopped",
 		Example: "  fleetlens db stop",
-		Args:  cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := managedCluster(0)
 			if err != nil {
