@@ -2,6 +2,7 @@ package usbmux
 
 import (
 	"net"
+	"sync"
 	"time"
 )
 
@@ -39,6 +40,14 @@ func (d *Device) batteryRegistry() map[string]any {
 }
 
 func (d *Device) serveDiagnostics(c net.Conn) {
+	// A restart or shutdown happens once the client says Goodbye or hangs up (or after a
+	// second), as WaitForDisconnect asks: the reply must reach the host before the bus drops.
+	var reboot func()
+	defer func() {
+		if reboot != nil {
+			go reboot()
+		}
+	}()
 	for {
 		req, err := readMsg(c)
 		if err == errNotPlist {
@@ -90,8 +99,11 @@ func (d *Device) serveDiagnostics(c net.Conn) {
 				continue
 			}
 			d.Log("backboardd", "Notice", "Requesting "+name+" on behalf of diagnostics_relay")
-			go d.restart(name == "Restart")
-			return
+			var once sync.Once
+			comeBack := name == "Restart"
+			reboot = func() { once.Do(func() { d.restart(comeBack) }) }
+			time.AfterFunc(time.Second, reboot)
+			continue
 		case "Goodbye":
 			_ = writeMsg(c, map[string]any{"Status": "Success"})
 			return
@@ -106,7 +118,6 @@ func (d *Device) serveDiagnostics(c net.Conn) {
 
 // restart takes the device off the bus like a reboot and, for a restart, brings it back.
 func (d *Device) restart(comeBack bool) {
-	time.Sleep(100 * time.Millisecond) // let the reply reach the client, as the real one does
 	d.Detach()
 	if !comeBack {
 		return
