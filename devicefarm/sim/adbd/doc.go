@@ -1,0 +1,37 @@
+// Package adbd owns the Android device simulator: one TCP listener per simulated phone
+// speaking the adb transport protocol (CNXN with optional AUTH, OPEN/OKAY/WRTE/CLSE with one
+// outstanding WRTE per direction, maxdata 1 MiB) well enough that the real adb server
+// (`adb connect 127.0.0.1:PORT`) and gadb cannot tell it from a phone.
+//
+// Services: `shell:` and `shell,v2,...:` (stdout/stderr/exit packets), `exec:`, `sync:`
+// (STAT/LIST/SEND/RECV/QUIT, frames spanning WRTE boundaries), `reverse:`. The shell knows
+// getprop, pm/cmd package (list, install -S streamed, install PATH, uninstall, path),
+// dumpsys battery|thermalservice|package, logcat -d/-c/-b/-T, screencap -p (a real PNG),
+// settings get/put/delete, am instrument -w -r (AndroidJUnitRunner raw status format), df,
+// wm size, cat of /proc and /sys hardware files and of small pushed files, echo, sleep.
+// Unknown services get CLSE, unknown commands exit 127; garbage or truncated frames drop
+// the one transport (the adb server reconnects) and the device keeps listening.
+//
+// Devices impersonate real models from devicefarm/sim/catalog with their getprop keys.
+// Pushed files and installed APKs are kept as size + xxhash64 (plus content when at most
+// 64 KiB), so a fleet of 500 stays small. A goroutine runs per listener and per transport
+// (blocked in the netpoller) and per active stream; nothing polls.
+//
+// Test APKs are zips made by BuildAPK: their first, stored entry is a JSON Manifest
+// (package, version, instrumentation target and test list). A sidecar
+// /data/local/tmp/PKG.fleetlens-tests.json overrides it. Each test may carry Behaviours
+// matched per model/OS/SDK: fail (e.g. only on Android 10), error, ignored, assumption,
+// flaky with a probability, crash (FATAL EXCEPTION in the crash buffer and "Process
+// crashed."), anr ("ANR in" in the system buffer), drop (the device falls off the bus).
+//
+// API used by the farm and the demo:
+//
+//	fleet, err := adbd.NewFleet(adbd.Config{Count: 20, TimeScale: 0.05})
+//	err = fleet.Start(ctx)
+//	for _, d := range fleet.Devices() { fmt.Println(d.Addr(), d.Instance().Model.Name) }
+//	d.SetBattery(4, 47.5); d.SetThermalStatus(4); d.DropAfterTests(3)
+//	d.Detach(); d.Attach(); d.SetOffline(true); d.SetUnauthorized(true)
+//	err = fleet.Shutdown(ctx)
+//
+// Config.Faults applies the same misbehaviour by Match at start.
+package adbd

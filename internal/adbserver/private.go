@@ -1,0 +1,140 @@
+package adbserver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a private adb server this process started and owns.
+type Server struct {
+	Addr string
+	Port int
+	Home string // HOME of the server (its adbkey lives in Home/.android)
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartPrivate runs `adb -P PORT nodaemon server` on a free port with its own HOME, in the
+// foreground so Stop can kill exactly it.
+func StartPrivate(ctx context.Context, home string) (*Server, error) {
+	bin, err := exec.LookPath("adb")
+	if err != nil {
+		return nil, fmt.Errorf("adb binary not on PATH (apt-get install adb): %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(home, ".android"), 0o700); err != nil {
+		return nil, err
+	}
+	log, err := os.Create(filepath.Join(home, "adb-server.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, Home: home, done: make(chan struct{})}
+	s.cmd = exec.Command(bin, "-P", strconv.Itoa(port), "nodaemon", "server")
+	s.cmd.Env = s.Env()
+	s.cmd.Stdout, s.cmd.Stderr = log, log
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start adb server on %d: %w", port, err)
+	}
+	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := Version(ctx, s.Addr); err == nil {
+			return s, nil
+		}
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("adb server on %d exited at start; see %s", port, log.Name())
+		default:
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			s.Stop()
+			return nil, fmt.Errorf("adb server on %d did not answer within 20s", port)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Env is the environment adb clients need to reach this server.
+func (s *Server) Env() []string {
+	return append(os.Environ(), "HOME="+s.Home, "ANDROID_ADB_SERVER_PORT="+strconv.Itoa(s.Port), "ADB_MDNS=0", "ADB_MDNS_AUTO_CONNECT=0")
+}
+
+// Command builds an adb CLI invocation against this server.
+func (s *Server) Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "adb", append([]string{"-P", strconv.Itoa(s.Port)}, args...)...)
+	cmd.Env = s.Env()
+	return cmd
+}
+
+// PID is the server's process id (for RSS measurements).
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
+// Stop kills the server process group and waits for it.
+func (s *Server) Stop() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// Restart kills the server and starts a new one on the same port (an "adb server restarted
+// mid-run" fault).
+func (s *Server) Restart(ctx context.Context) error {
+	s.Stop()
+	bin, _ := exec.LookPath("adb")
+	s.done = make(chan struct{})
+	s.cmd = exec.Command(bin, "-P", strconv.Itoa(s.Port), "nodaemon", "server")
+	s.cmd.Env = s.Env()
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	for i := 0; i < 200; i++ {
+		if _, err := Version(ctx, s.Addr); err == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("adb server on %d did not come back", s.Port)
+}
+
+// ForTest starts a private server for one test and stops it on cleanup.
+func ForTest(tb testing.TB) *Server {
+	tb.Helper()
+	s, err := StartPrivate(context.Background(), tb.TempDir())
+	if err != nil {
+		tb.Fatalf("adb server: %v", err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
