@@ -1,6 +1,7 @@
 package usbmux_test
 
 import (
+	"github.com/fleetlens/fleetlens/devicefarm/sim/usbmux/ipa"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,66 @@ func TestCLIIdeviceInfo(t *testing.T) {
 	out, err = tool(t, 15*time.Second, "ideviceinfo", "-u", d.UDID(), "-q", "com.apple.mobile.battery", "-k", "BatteryCurrentCapacity")
 	if err != nil || strings.TrimSpace(out) == "" {
 		t.Errorf("battery capacity = %q, %v", out, err)
+	}
+}
+
+func TestCLIIdeviceSyslog(t *testing.T) {
+	srv := startSim(t, 2, nil)
+	d := srv.Devices()[0]
+	d.Log("Shop", "Notice", "cart restored with 3 items")
+	// idevicesyslog streams until killed: give it a second of stream, then look at it.
+	out, _ := tool(t, 1500*time.Millisecond, "idevicesyslog", "-u", d.UDID())
+	if !strings.Contains(out, "Shop[") || !strings.Contains(out, "<Notice>: cart restored with 3 items") {
+		t.Fatalf("idevicesyslog output lacks the app line:\n%s", out)
+	}
+	if testing.Verbose() {
+		t.Logf("%s", out)
+	}
+	if strings.Contains(out, "\n\n") {
+		t.Errorf("blank lines in the stream (bad separators):\n%q", out)
+	}
+}
+
+func TestCLIIdeviceDiagnostics(t *testing.T) {
+	srv := startSim(t, 1, nil)
+	d := srv.Devices()[0]
+	out, err := tool(t, 15*time.Second, "idevicediagnostics", "-u", d.UDID(), "diagnostics")
+	if err != nil || !strings.Contains(out, "<key>GasGauge</key>") || !strings.Contains(out, "<key>CycleCount</key>") {
+		t.Fatalf("idevicediagnostics diagnostics: %v\n%s", err, out)
+	}
+	out, err = tool(t, 15*time.Second, "idevicediagnostics", "-u", d.UDID(), "ioregentry", "AppleSmartBattery")
+	if err != nil || !strings.Contains(out, "<key>CurrentCapacity</key>") {
+		t.Fatalf("idevicediagnostics ioregentry: %v\n%s", err, out)
+	}
+	out, err = tool(t, 15*time.Second, "idevicediagnostics", "-u", d.UDID(), "restart")
+	if err != nil || !strings.Contains(out, "Restarting device.") {
+		t.Fatalf("idevicediagnostics restart: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for d.Attached() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d.Attached() {
+		t.Fatal("device did not restart")
+	}
+}
+
+func TestCLIIdeviceInstallerList(t *testing.T) {
+	srv := startSim(t, 1, nil)
+	d := srv.Devices()[0]
+	if err := install(t, entry(t, d.UDID()), buildIPA(t, ipa.Spec{BundleID: "com.fleetlens.shop", Name: "Shop", Version: "2.3", Build: "230"})); err != nil {
+		t.Fatal(err)
+	}
+	out, err := tool(t, 15*time.Second, "ideviceinstaller", "-u", d.UDID(), "-l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "CFBundleIdentifier, CFBundleVersion, CFBundleDisplayName\ncom.fleetlens.shop, \"230\", \"Shop\"\n"
+	if !strings.Contains(out, want) {
+		t.Fatalf("ideviceinstaller -l = %q, want %q", out, want)
+	}
+	out, err = tool(t, 15*time.Second, "ideviceinstaller", "-u", d.UDID(), "-l", "-o", "list_system")
+	if err != nil || !strings.Contains(out, "com.apple.mobilesafari, ") {
+		t.Fatalf("list_system: %v %q", err, out)
 	}
 }

@@ -100,4 +100,3 @@ func Write(path string, s Spec) error {
 	}
 	return f.Close()
 }
-
