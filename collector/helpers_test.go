@@ -1,0 +1,82 @@
+package collector_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fleetlens/fleetlens/collector"
+	"github.com/fleetlens/fleetlens/collector/auth"
+	"github.com/fleetlens/fleetlens/internal/pg/pgtest"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func testConfig() collector.Config {
+	cfg := collector.DefaultConfig()
+	cfg.HTTP.Endpoint = "127.0.0.1:0"
+	cfg.GRPC.Endpoint = "127.0.0.1:0"
+	cfg.Admin.Endpoint = "127.0.0.1:0"
+	cfg.Store.Retention = 48 * time.Hour // fewer partitions to create per test database
+	cfg.Store.PartitionsAhead = 1
+	cfg.Limits.RetryAfter = time.Second
+	cfg.Limits.RequestTimeout = 5 * time.Second
+	return cfg
+}
+
+func startCollector(t testing.TB, cfg collector.Config, pool *pgxpool.Pool) *collector.Collector {
+	t.Helper()
+	c, err := collector.NewCollector(cfg, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c.Shutdown(ctx)
+	})
+	return c
+}
+
+// newApp creates app and returns a fresh ingest token for it.
+func newApp(t testing.TB, pool *pgxpool.Pool, app string) string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO apps (id) VALUES ($1) ON CONFLICT DO NOTHING`, app); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := auth.Mint(ctx, pool, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func count(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := pool.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
+
+func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+
+func waitFor(t testing.TB, what string, d time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var _ = fmt.Sprintf
