@@ -105,6 +105,7 @@ type TestResult struct {
 	Duration time.Duration
 	Message  string // failure message, first line
 	Stack    string // full stack trace, if any
+	Logcat   string // device log lines written while the test ran, when the driver captures them
 }
 
 // RunRequest asks a device to run a set of tests of an installed app.
