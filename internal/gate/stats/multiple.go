@@ -36,3 +36,33 @@ func BenjaminiHochberg(p []float64) []float64 {
 	}
 	return q
 }
+
+// Holm returns Holm-Bonferroni adjusted p-values in the order of p: q_(i) = max over j <= i of
+// min(1, (m-j+1)·p_(j)) (R's p.adjust(method="holm")). NaN entries are skipped as in
+// BenjaminiHochberg.
+func Holm(p []float64) []float64 {
+	q := make([]float64, len(p))
+	idx := make([]int, 0, len(p))
+	for i, v := range p {
+		q[i] = math.NaN()
+		if !math.IsNaN(v) {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		switch {
+		case p[a] < p[b]:
+			return -1
+		case p[a] > p[b]:
+			return 1
+		}
+		return 0
+	})
+	m := len(idx)
+	run := 0.0
+	for r, i := range idx {
+		run = math.Max(run, math.Min(1, float64(m-r)*p[i]))
+		q[i] = run
+	}
+	return q
+}

@@ -1,0 +1,544 @@
+package gate
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/fleetlens/fleetlens/internal/gate/stats"
+)
+
+var percentiles = []float64{0.50, 0.90, 0.99}
+
+// Judge turns one Input into a Report under the policy. It is pure: the same input and
+// policy give the same report (bootstrap resampling is seeded by the policy).
+func Judge(in *Input, pol *Policy) *Report {
+	r := &Report{
+		App: in.App, Candidate: in.Candidate.Release, Baseline: in.Baseline.Release,
+		GeneratedAt: in.Now.UTC(),
+		Method: Method{
+			Confidence: pol.Confidence, IQRFactor: pol.IQRFactor,
+			MultipleComparisons: pol.MultipleComparisons, BootstrapResamples: pol.Bootstrap.Resamples,
+			ScorePass: pol.Score.Pass, ScoreMarginal: pol.Score.Marginal,
+		},
+		Data: DataSummary{
+			BaselineSessions: in.Baseline.Sessions, CandidateSessions: in.Candidate.Sessions,
+			Horizon: in.Horizon.UTC(), ArrivalDelay: fmtDur(in.ArrivalDelay),
+			ArrivalQuantile: pol.Completeness.Quantile,
+			CandidateLate:   in.Candidate.Late,
+		},
+	}
+	r.Guardrails = guardrails(in, pol)
+	r.Checks = checks(in, pol)
+	r.Method.Tests = adjust(r.Checks, pol)
+	alpha := 1 - pol.Confidence
+	for i := range r.Checks {
+		classify(&r.Checks[i], pol, alpha)
+	}
+	sortChecks(r.Checks)
+	r.Compat = compat(in, pol)
+	r.Metrics, r.Score = score(r, pol)
+	verdict(r, in, pol)
+	return r
+}
+
+func guardrails(in *Input, pol *Policy) []GuardrailCheck {
+	z := distuv.UnitNormal.Quantile(1 - (1-pol.Confidence)/2)
+	var out []GuardrailCheck
+	add := func(metric string, k Key, thr float64) {
+		s := in.Candidate.Strata[k]
+		if s == nil {
+			return
+		}
+		c := s.Counts[metric]
+		if k.Dim == DimModel && c.Exposure < pol.Guardrails.MinModelSessions {
+			return
+		}
+		if c.Exposure == 0 {
+			return
+		}
+		lo, hi := stats.Wilson(c.Events, c.Exposure, z)
+		g := GuardrailCheck{Metric: metric, Stratum: k.String(), Threshold: thr,
+			Rate: float64(c.Events) / float64(c.Exposure), Lo: lo, Hi: hi,
+			Events: c.Events, Sessions: c.Exposure, Status: StatusPass}
+		switch {
+		case lo > thr:
+			g.Status = StatusFail
+		case g.Rate > thr:
+			g.Status = StatusMarginal
+		}
+		out = append(out, g)
+	}
+	for _, gr := range []struct {
+		metric string
+		g      Guardrail
+	}{{"crash_rate", pol.Guardrails.CrashRate}, {"anr_rate", pol.Guardrails.ANRRate}} {
+		add(gr.metric, Overall, gr.g.Overall)
+		keys := in.Candidate.keys()
+		slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.Value, b.Value) })
+		for _, k := range keys {
+			if k.Dim == DimModel {
+				add(gr.metric, k, gr.g.PerModel)
+			}
+		}
+	}
+	rank := map[string]int{StatusFail: 0, StatusMarginal: 1, StatusPass: 2}
+	slices.SortStableFunc(out, func(a, b GuardrailCheck) int { return rank[a.Status] - rank[b.Status] })
+	return out
+}
+
+// checks computes every metric in every stratum both releases have; classification comes
+// after the p-values of the whole family are adjusted.
+func checks(in *Input, pol *Policy) []Check {
+	keys := map[Key]bool{}
+	for _, rd := range []*ReleaseData{&in.Baseline, &in.Candidate} {
+		for k := range rd.Strata {
+			if k.Dim == DimOverall || pol.has(k.Dim) {
+				keys[k] = true
+			}
+		}
+	}
+	var out []Check
+	for _, def := range metricList {
+		mp := pol.Metrics[def.ID]
+		if mp == nil {
+			continue
+		}
+		for k := range keys {
+			b, c := in.Baseline.Strata[k], in.Candidate.Strata[k]
+			if b == nil {
+				b = newStratum()
+			}
+			if c == nil {
+				c = newStratum()
+			}
+			ch := Check{Metric: def.ID, Title: def.Title, Kind: def.Kind, Unit: def.Unit, Dim: k.Dim,
+				Stratum: k.String(), P: math.NaN(), Q: math.NaN()}
+			switch def.Kind {
+			case Distribution:
+				judgeDistribution(&ch, b, c, mp, pol, k)
+			case Proportion:
+				judgeProportion(&ch, b.Counts[def.ID], c.Counts[def.ID], mp, pol)
+			case Rate:
+				judgeRate(&ch, b.Counts[def.ID], c.Counts[def.ID], mp, pol)
+			}
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+func judgeDistribution(ch *Check, b, c *StratumData, mp *MetricPolicy, pol *Policy, k Key) {
+	ch.NBaseline, ch.NCandidate = b.N[ch.Metric], c.N[ch.Metric]
+	bs, cs := b.Samples[ch.Metric], c.Samples[ch.Metric]
+	if int64(len(bs)) < mp.MinSamples || int64(len(cs)) < mp.MinSamples {
+		ch.Status = StatusInsufficient
+		ch.Reason = fmt.Sprintf("needs %d samples per release, has %d/%d", mp.MinSamples, len(bs), len(cs))
+		return
+	}
+	xs := stats.RemoveOutliersIQR(bs, pol.IQRFactor)
+	ys := stats.RemoveOutliersIQR(cs, pol.IQRFactor)
+	mw := stats.MannWhitney(xs, ys)
+	hl := stats.HodgesLehmann(xs, ys, pol.Confidence)
+	med := stats.Quantile(0.5, xs)
+	ch.Baseline, ch.Candidate = med, stats.Quantile(0.5, ys)
+	ch.P = mw.P
+	ch.Shift = hl.Shift
+	if med > 0 {
+		ch.Change, ch.ChangeLo, ch.ChangeHi = hl.Shift/med, hl.Lo/med, hl.Hi/med
+	}
+	// Seed per stratum and metric so adding a stratum does not change another's interval.
+	seed := pol.Bootstrap.Seed ^ hash(ch.Metric+"|"+k.Dim+"|"+k.Value)
+	lo, hi := stats.BootstrapQuantileChange(xs, ys, percentiles, pol.Bootstrap.Resamples, pol.Confidence, seed)
+	for i, p := range percentiles {
+		qb, qc := stats.Quantile(p, xs), stats.Quantile(p, ys)
+		pc := Percentile{P: p * 100, Baseline: qb, Candidate: qc, Lo: fin(lo[i]), Hi: fin(hi[i])}
+		if qb > 0 {
+			pc.Change = qc/qb - 1
+		}
+		ch.Percentiles = append(ch.Percentiles, pc)
+	}
+	ch.base, ch.cand = xs, ys
+}
+
+func judgeProportion(ch *Check, b, c Count, mp *MetricPolicy, pol *Policy) {
+	if ch.Metric == "crash_free_sessions" {
+		b.Events, c.Events = b.Exposure-b.Events, c.Exposure-c.Events
+	}
+	ch.NBaseline, ch.NCandidate = b.Exposure, c.Exposure
+	if b.Exposure < mp.MinSamples || c.Exposure < mp.MinSamples {
+		ch.Status = StatusInsufficient
+		ch.Reason = fmt.Sprintf("needs %d per release, has %d/%d", mp.MinSamples, b.Exposure, c.Exposure)
+		return
+	}
+	t := stats.TwoProportion(b.Events, b.Exposure, c.Events, c.Exposure, pol.Confidence)
+	ch.Baseline, ch.Candidate, ch.P, ch.Shift = t.P1, t.P2, t.P, t.P2-t.P1
+	if t.P1 > 0 {
+		ch.Change, ch.ChangeLo, ch.ChangeHi = t.P2/t.P1-1, t.Lo/t.P1, t.Hi/t.P1
+	} else if t.P2 > 0 {
+		ch.Change, ch.ChangeLo, ch.ChangeHi = 1, 1, 1 // from nothing to something: treat as +100%
+	}
+}
+
+func judgeRate(ch *Check, b, c Count, mp *MetricPolicy, pol *Policy) {
+	ch.NBaseline, ch.NCandidate = b.Exposure, c.Exposure
+	if b.Exposure < mp.MinSamples || c.Exposure < mp.MinSamples {
+		ch.Status = StatusInsufficient
+		ch.Reason = fmt.Sprintf("needs %d per release, has %d/%d", mp.MinSamples, b.Exposure, c.Exposure)
+		return
+	}
+	t := stats.PoissonRateRatio(b.Events, float64(b.Exposure), c.Events, float64(c.Exposure), pol.Confidence)
+	ch.Baseline, ch.Candidate, ch.P, ch.Shift = t.R1, t.R2, t.P, t.R2-t.R1
+	ch.Change, ch.ChangeLo, ch.ChangeHi = t.Ratio-1, t.Lo-1, fin(t.Hi-1)
+}
+
+// adjust applies the policy's multiple-comparison control to the p-values of all judged
+// checks (one family: every metric in every stratum) and returns the family size.
+func adjust(cs []Check, pol *Policy) int {
+	ps := make([]float64, len(cs))
+	n := 0
+	for i, c := range cs {
+		ps[i] = c.P
+		if !math.IsNaN(c.P) {
+			n++
+		}
+	}
+	var qs []float64
+	switch pol.MultipleComparisons {
+	case "holm":
+		qs = stats.Holm(ps)
+	case "none":
+		qs = ps
+	default:
+		qs = stats.BenjaminiHochberg(ps)
+	}
+	for i := range cs {
+		cs[i].Q = qs[i]
+	}
+	return n
+}
+
+func classify(ch *Check, pol *Policy, alpha float64) {
+	if ch.Status == StatusInsufficient {
+		ch.P, ch.Q = 0, 0
+		return
+	}
+	mp := pol.Metrics[ch.Metric]
+	sign := 1.0
+	if mp.Direction == "decrease" {
+		sign = -1
+	}
+	bad := sign*ch.Shift > 0
+	beyond := bad && sign*ch.Change > mp.Tolerance && sign*ch.Shift > mp.MinDelta
+	half := bad && sign*ch.Change > mp.Tolerance/2 && sign*ch.Shift > mp.MinDelta/2
+	sig := ch.Q < alpha
+	switch {
+	case sig && beyond:
+		ch.Status = StatusFail
+		ch.Reason = fmt.Sprintf("significant %s beyond tolerance %s", mp.Direction, pct(mp.Tolerance))
+	case sig && half:
+		ch.Status = StatusMarginal
+		ch.Reason = fmt.Sprintf("significant %s within tolerance %s", mp.Direction, pct(mp.Tolerance))
+	case beyond && ch.P < alpha:
+		ch.Status = StatusMarginal
+		ch.Reason = fmt.Sprintf("%s beyond tolerance, not significant after %s", mp.Direction, pol.MultipleComparisons)
+	default:
+		ch.Status = StatusPass
+		ch.Reason = "no significant regression"
+	}
+	ch.P, ch.Q = fin(ch.P), fin(ch.Q)
+	ch.Change, ch.ChangeLo, ch.ChangeHi = fin(ch.Change), fin(ch.ChangeLo), fin(ch.ChangeHi)
+}
+
+func compat(in *Input, pol *Policy) []CompatCheck {
+	base := map[[2]string]CompatCell{}
+	for _, c := range in.CompatBaseline {
+		base[[2]string{c.Model, c.OSVersion}] = c
+	}
+	var out []CompatCheck
+	for _, c := range in.CompatCandidate {
+		b, hasBase := base[[2]string{c.Model, c.OSVersion}]
+		cc := CompatCheck{Model: c.Model, OSVersion: c.OSVersion, Status: StatusPass, Reason: "no regression"}
+		cc.CandPass = ratio(c.Passed, c.Passed+c.Failed)
+		cc.FlakyRate = ratio(c.Flaky, c.Passed+c.Failed)
+		if hasBase {
+			cc.BasePass = ratio(b.Passed, b.Passed+b.Failed)
+			for _, t := range c.FailedTests {
+				if !slices.Contains(b.FailedTests, t) {
+					cc.NewFailures = append(cc.NewFailures, t)
+				}
+			}
+			if b.Crashes+b.ANRs == 0 {
+				cc.NewCrashes = c.Crashes + c.ANRs
+			}
+		} else {
+			cc.BasePass = math.NaN()
+			cc.NewFailures = slices.Clone(c.FailedTests)
+			cc.NewCrashes = c.Crashes + c.ANRs
+		}
+		var why []string
+		if hasBase && cc.BasePass-cc.CandPass > pol.Compat.MaxPassRateDrop {
+			why = append(why, fmt.Sprintf("pass rate %s → %s", pct(cc.BasePass), pct(cc.CandPass)))
+			cc.Status = StatusFail
+		}
+		if cc.NewCrashes > 0 {
+			why = append(why, fmt.Sprintf("%d new crashes/ANRs during tests", cc.NewCrashes))
+			cc.Status = StatusFail
+		}
+		if len(cc.NewFailures) > 0 {
+			why = append(why, "new failures: "+strings.Join(cc.NewFailures, ", "))
+			if cc.Status == StatusPass {
+				cc.Status = StatusMarginal
+			}
+		}
+		if cc.FlakyRate > pol.Compat.MaxFlakyRate {
+			why = append(why, "flaky rate "+pct(cc.FlakyRate))
+			if cc.Status == StatusPass {
+				cc.Status = StatusMarginal
+			}
+		}
+		if len(why) > 0 {
+			cc.Reason = strings.Join(why, "; ")
+		}
+		cc.BasePass = fin(cc.BasePass)
+		out = append(out, cc)
+	}
+	rank := map[string]int{StatusFail: 0, StatusMarginal: 1, StatusPass: 2}
+	slices.SortStableFunc(out, func(a, b CompatCheck) int {
+		if d := rank[a.Status] - rank[b.Status]; d != 0 {
+			return d
+		}
+		return strings.Compare(a.Model+a.OSVersion, b.Model+b.OSVersion)
+	})
+	return out
+}
+
+// score is the weighted share (0-100) of judged metrics that did not fail (Kayenta's
+// canary score): insufficient metrics count neither way.
+func score(r *Report, pol *Policy) ([]MetricScore, float64) {
+	status := map[string]string{}
+	rank := map[string]int{StatusFail: 0, StatusMarginal: 1, StatusPass: 2, StatusInsufficient: 3}
+	for _, c := range r.Checks {
+		s, ok := status[c.Metric]
+		if !ok || rank[c.Status] < rank[s] {
+			status[c.Metric] = c.Status
+		}
+	}
+	var ms []MetricScore
+	var total, good float64
+	for _, def := range metricList {
+		mp := pol.Metrics[def.ID]
+		s, ok := status[def.ID]
+		if mp == nil || !ok {
+			continue
+		}
+		ms = append(ms, MetricScore{Metric: def.ID, Weight: mp.Weight, Critical: mp.Critical, Status: s})
+		if s == StatusInsufficient {
+			continue
+		}
+		total += mp.Weight
+		if s != StatusFail {
+			good += mp.Weight
+		}
+	}
+	if len(r.Compat) > 0 {
+		s := StatusPass
+		for _, c := range r.Compat {
+			if rank[c.Status] < rank[s] {
+				s = c.Status
+			}
+		}
+		ms = append(ms, MetricScore{Metric: "compatibility", Weight: pol.Compat.Weight, Critical: pol.Compat.Critical, Status: s})
+		total += pol.Compat.Weight
+		if s != StatusFail {
+			good += pol.Compat.Weight
+		}
+	}
+	if total == 0 {
+		return ms, 0
+	}
+	return ms, math.Round(1000*good/total) / 10
+}
+
+func verdict(r *Report, in *Input, pol *Policy) {
+	var failing []string
+	for _, g := range r.Guardrails {
+		if g.Status == StatusFail {
+			failing = append(failing, fmt.Sprintf("%s %s in %s is above the Android-vitals guardrail %s (CI %s–%s, %s/%s sessions)",
+				titleOf(g.Metric), pct(g.Rate), g.Stratum, pct(g.Threshold), pct(g.Lo), pct(g.Hi), num(g.Events), num(g.Sessions)))
+		}
+	}
+	critFail := false
+	for _, m := range r.Metrics {
+		if m.Status == StatusFail && m.Critical {
+			critFail = true
+		}
+	}
+	for _, c := range r.Checks {
+		if c.Status == StatusFail {
+			failing = append(failing, c.Headline())
+		}
+	}
+	for _, c := range r.Compat {
+		if c.Status == StatusFail {
+			failing = append(failing, fmt.Sprintf("compatibility on %s (%s): %s", c.Model, c.OSVersion, c.Reason))
+		}
+	}
+	why := insufficient(r, in, pol)
+	guardFail := slices.ContainsFunc(r.Guardrails, func(g GuardrailCheck) bool { return g.Status == StatusFail })
+	switch {
+	case guardFail:
+		r.Verdict = Fail
+	case why != "":
+		r.Verdict = Inconclusive
+	case critFail || r.Score < pol.Score.Marginal:
+		r.Verdict = Fail
+	case r.Score < pol.Score.Pass:
+		r.Verdict = Marginal
+	default:
+		r.Verdict = Pass
+	}
+	switch r.Verdict {
+	case Pass:
+		r.ExitCode = 0
+	case Fail:
+		r.ExitCode = 1
+	case Inconclusive:
+		r.ExitCode = 3
+	case Marginal:
+		r.ExitCode = 1
+		if pol.MarginalIs == "pass" {
+			r.ExitCode = 0
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s %s vs baseline %s", strings.ToUpper(r.Verdict), r.App, r.Candidate, r.Baseline)
+	switch r.Verdict {
+	case Inconclusive:
+		fmt.Fprintf(&b, " — not enough data to judge: %s.", why)
+	case Fail, Marginal:
+		if len(failing) > 0 {
+			fmt.Fprintf(&b, " — %s", failing[0])
+			if len(failing) > 1 {
+				fmt.Fprintf(&b, " (and %d more failing checks)", len(failing)-1)
+			}
+			b.WriteString(".")
+		} else {
+			b.WriteString(" — no single check failed, but the weighted score is below the pass threshold.")
+		}
+	default:
+		b.WriteString(" — no significant regression in any stratum, every guardrail holds.")
+	}
+	fmt.Fprintf(&b, " Score %g/100 (pass ≥ %g, marginal ≥ %g) over %d tests, %s across strata at confidence %g.",
+		r.Score, pol.Score.Pass, pol.Score.Marginal, r.Method.Tests, methodName(pol.MultipleComparisons), pol.Confidence)
+	fmt.Fprintf(&b, " Judged %s baseline and %s candidate sessions", num(in.Baseline.Sessions), num(in.Candidate.Sessions))
+	if in.Candidate.Late > 0 {
+		fmt.Fprintf(&b, "; %s newer candidate records after %s are still arriving and were not judged",
+			num(in.Candidate.Late), in.Horizon.UTC().Format("2006-01-02 15:04 MST"))
+	}
+	b.WriteString(".")
+	r.Summary = b.String()
+}
+
+// insufficient says why the candidate cannot be judged yet ("" when it can) and sets the
+// report's wait-until estimate.
+func insufficient(r *Report, in *Input, pol *Policy) string {
+	var why []string
+	need := 1.0 // how many times the current candidate volume is needed
+	if in.Candidate.Sessions < pol.MinSessions {
+		why = append(why, fmt.Sprintf("the candidate has %s sessions old enough to judge, the policy needs %s",
+			num(in.Candidate.Sessions), num(pol.MinSessions)))
+		need = math.Max(need, float64(pol.MinSessions)/math.Max(1, float64(in.Candidate.Sessions)))
+	}
+	for _, c := range r.Checks {
+		mp := pol.Metrics[c.Metric]
+		if c.Dim != DimOverall || c.Status != StatusInsufficient || !mp.Critical {
+			continue
+		}
+		if c.NBaseline < mp.MinSamples && c.NCandidate >= mp.MinSamples {
+			why = append(why, fmt.Sprintf("%s: the baseline has only %s %s", c.Title, num(c.NBaseline), metricDefs[c.Metric].Of))
+			continue
+		}
+		if c.NCandidate < mp.MinSamples {
+			why = append(why, fmt.Sprintf("%s: %s %s, needs %s", c.Title, num(c.NCandidate), metricDefs[c.Metric].Of, num(mp.MinSamples)))
+			need = math.Max(need, float64(mp.MinSamples)/math.Max(1, float64(c.NCandidate)))
+		}
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	// Extrapolate the candidate's arrival rate in the judged window, then add the arrival
+	// delay so the extra data has also finished arriving.
+	span := in.Horizon.Sub(in.Candidate.FirstSeen)
+	if in.Candidate.Sessions > 0 && span > 0 {
+		w := in.Now.Add(time.Duration(float64(span)*(need-1)) + in.ArrivalDelay).UTC().Truncate(time.Minute).Add(time.Minute)
+		r.Data.WaitUntil = &w
+		r.Data.Note = "wait until " + w.Format("2006-01-02 15:04 MST") + " (at the current arrival rate) and run the gate again"
+	} else {
+		r.Data.Note = "no candidate data has arrived yet; run the gate again once the rollout has started"
+	}
+	return strings.Join(why, "; ") + "; " + r.Data.Note
+}
+
+// Headline is the one-line description of a check, e.g.
+// "3g × low: Request TTFB p90 +38% [CI 31–45%], n=4,210/3,980".
+func (c *Check) Headline() string {
+	where := c.Stratum
+	if c.Dim == DimModel {
+		where = "model " + c.Stratum
+	} else if c.Dim == DimOS {
+		where = "OS " + c.Stratum
+	}
+	if c.Kind == Distribution && len(c.Percentiles) > 1 {
+		p := c.Percentiles[1]
+		return fmt.Sprintf("%s: %s p90 %s [CI %s–%s], median shift %s (%s), n=%s/%s", where, c.Title,
+			spct(p.Change), spct(p.Lo), spct(p.Hi), sval(c.Shift, c.Unit), pEq(c.Q), num(c.NBaseline), num(c.NCandidate))
+	}
+	return fmt.Sprintf("%s: %s %s → %s (%s [CI %s–%s], %s), n=%s/%s", where, c.Title,
+		val(c.Baseline, c.Kind), val(c.Candidate, c.Kind), spct(c.Change), spct(c.ChangeLo), spct(c.ChangeHi),
+		pEq(c.Q), num(c.NBaseline), num(c.NCandidate))
+}
+
+func titleOf(id string) string {
+	if d, ok := metricDefs[id]; ok {
+		return d.Title
+	}
+	return id
+}
+
+func methodName(m string) string {
+	switch m {
+	case "holm":
+		return "Holm-Bonferroni"
+	case "none":
+		return "no multiple-comparison control"
+	}
+	return "Benjamini-Hochberg FDR control"
+}
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return float64(a) / float64(b)
+}
+
+func fin(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return x
+}
+
+func hash(s string) uint64 { // FNV-1a
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
