@@ -51,16 +51,16 @@ type RunSpec struct {
 	Devices  []DeviceRef
 	Matrix   bool // every test on every (model, OS) group
 
-	TestTimeout, RunTimeout       time.Duration
-	MaxRetries, RetryBudget       int
-	InfraMax                      int
-	Preventive                    Preventive
-	Priority                      int
-	Weight                        float64
-	Reserve                       int // devices to reserve for this run until it ends
-	Config                        map[string]any
-	History                       HistoryConfig
-	Plan                          PlanConfig
+	TestTimeout, RunTimeout time.Duration
+	MaxRetries, RetryBudget int
+	InfraMax                int
+	Preventive              Preventive
+	Priority                int
+	Weight                  float64
+	Reserve                 int // devices to reserve for this run until it ends
+	Config                  map[string]any
+	History                 HistoryConfig
+	Plan                    PlanConfig
 }
 
 // ErrNoDevices: the selection matched nothing; nothing was queued.

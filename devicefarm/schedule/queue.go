@@ -71,18 +71,18 @@ func (q *Queue) ttl() time.Duration {
 
 // Attempt is one test execution to record.
 type Attempt struct {
-	TestID       int64
-	Status       string // passed failed error skipped infra
-	InfraReason  string
-	Duration     time.Duration
-	Message      string
-	Stack        string
-	LogExcerpt   string
-	CrashKind    string
-	Crash        string
-	Screenshot   string
-	ArtifactDir  string
-	StartedAt    time.Time
+	TestID      int64
+	Status      string // passed failed error skipped infra
+	InfraReason string
+	Duration    time.Duration
+	Message     string
+	Stack       string
+	LogExcerpt  string
+	CrashKind   string
+	Crash       string
+	Screenshot  string
+	ArtifactDir string
+	StartedAt   time.Time
 }
 
 // Record stores an attempt under the lease and returns the test's status afterwards.

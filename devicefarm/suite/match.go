@@ -178,7 +178,9 @@ type TestCase struct {
 	Annotations   []string
 }
 
-func (f Filter) empty() bool { return len(f.Classes) == 0 && len(f.Methods) == 0 && len(f.Annotations) == 0 }
+func (f Filter) empty() bool {
+	return len(f.Classes) == 0 && len(f.Methods) == 0 && len(f.Annotations) == 0
+}
 
 func (f Filter) match(t TestCase) bool {
 	for _, c := range f.Classes {

@@ -92,9 +92,9 @@ type Preventive struct {
 
 // Artifacts to keep per attempt.
 type Artifacts struct {
-	Logs        *bool `yaml:"logs"`        // log excerpt per attempt (default true)
+	Logs        *bool  `yaml:"logs"`        // log excerpt per attempt (default true)
 	Screenshots string `yaml:"screenshots"` // never | failure (default) | always
-	Crashes     *bool `yaml:"crashes"`     // crash/ANR reports (default true)
+	Crashes     *bool  `yaml:"crashes"`     // crash/ANR reports (default true)
 }
 
 // Sharing between runs competing for devices.
