@@ -264,3 +264,6 @@ func (a tokenAuth) App(ctx context.Context, token string) (string, error) {
 	}
 	return app, err
 }
+
+// Err reports a listener that stopped serving.
+func (c *Collector) Err() <-chan error { return c.recv.Err() }
