@@ -1,0 +1,424 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/fleetlens/fleetlens/internal/gate/stats"
+)
+
+// UsageError is bad input (unknown app or release, equal releases, a baseline without
+// data): the command exits 2 with its message.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(format string, args ...any) error { return &UsageError{fmt.Sprintf(format, args...)} }
+
+// Request names what to judge.
+type Request struct {
+	App, Candidate, Baseline string
+	Now                      time.Time // zero means time.Now()
+}
+
+// The collector's query package was empty when the gate was written, so the gate reads the
+// collector's tables (internal/pg/migrations/002_collector.sql) with its own parameterised
+// SQL: counts from the per-minute rollups, and distribution samples from the raw spans with
+// TABLESAMPLE SYSTEM at a rate computed from the rollup counts, so a 10 M-span release is
+// sampled instead of scanned.
+
+// Load reads both releases from PostgreSQL in one read-only, repeatable-read transaction.
+func Load(ctx context.Context, pool *pgxpool.Pool, req Request, pol *Policy) (*Input, error) {
+	if req.App == "" || req.Candidate == "" || req.Baseline == "" {
+		return nil, usagef("--app, --candidate and --baseline are all required")
+	}
+	if req.Candidate == req.Baseline {
+		return nil, usagef("candidate and baseline are the same release %q: compare a new release with the one it replaces", req.Candidate)
+	}
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		return nil, fmt.Errorf("gate: begin read transaction: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := checkNames(ctx, tx, req); err != nil {
+		return nil, err
+	}
+	in := &Input{App: req.App, Now: now, Baseline: ReleaseData{Release: req.Baseline}, Candidate: ReleaseData{Release: req.Candidate}}
+
+	// Arrival curve of the baseline: the delay within which the policy's share of its data
+	// arrived. Data younger than that (in either release) is still arriving and not judged.
+	delays, err := sampleDelays(ctx, tx, req.App, req.Baseline, pol)
+	if err != nil {
+		return nil, err
+	}
+	in.Baseline.Delays = delays
+	d := time.Duration(0)
+	if len(delays) > 0 {
+		slices.Sort(delays)
+		d = time.Duration(stats.Quantile(pol.Completeness.Quantile, delays) * float64(time.Second))
+	}
+	d = min(max(d, 0), pol.Completeness.MaxDelay)
+	in.ArrivalDelay = d.Round(time.Second)
+	in.Horizon = now.Add(-in.ArrivalDelay).UTC().Truncate(time.Minute)
+
+	for _, rd := range []*ReleaseData{&in.Baseline, &in.Candidate} {
+		if err := loadCounts(ctx, tx, req.App, rd, in.Horizon, pol); err != nil {
+			return nil, err
+		}
+	}
+	if in.Baseline.Sessions == 0 && len(in.Baseline.Strata) == 0 {
+		return nil, usagef("baseline %s of %s has no field data before %s: choose a baseline release that has shipped",
+			req.Baseline, req.App, in.Horizon.Format(time.RFC3339))
+	}
+	for _, rd := range []*ReleaseData{&in.Baseline, &in.Candidate} {
+		if err := loadSamples(ctx, tx, req.App, rd, in.Horizon, pol); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range []struct {
+		rel string
+		dst *[]CompatCell
+	}{{req.Baseline, &in.CompatBaseline}, {req.Candidate, &in.CompatCandidate}} {
+		cells, err := loadCompat(ctx, tx, req.App, p.rel)
+		if err != nil {
+			return nil, err
+		}
+		*p.dst = cells
+	}
+	return in, nil
+}
+
+func checkNames(ctx context.Context, tx pgx.Tx, req Request) error {
+	var ok bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM apps WHERE id = $1)`, req.App).Scan(&ok); err != nil {
+		return fmt.Errorf("gate: look up app %q: %w", req.App, err)
+	}
+	if !ok {
+		var apps []string
+		rows, _ := tx.Query(ctx, `SELECT id FROM apps ORDER BY id LIMIT 20`)
+		apps, _ = pgx.CollectRows(rows, pgx.RowTo[string])
+		return usagef("unknown app %q (known apps: %s)", req.App, listOrNone(apps))
+	}
+	rows, _ := tx.Query(ctx, `SELECT version FROM releases WHERE app_id = $1 ORDER BY first_seen DESC`, req.App)
+	known, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("gate: list releases of %s: %w", req.App, err)
+	}
+	for _, r := range []struct{ flag, v string }{{"--candidate", req.Candidate}, {"--baseline", req.Baseline}} {
+		if !slices.Contains(known, r.v) {
+			return usagef("%s %s: app %s has no release %q (known releases, newest first: %s)", r.flag, r.v, req.App, r.v, listOrNone(known[:min(len(known), 15)]))
+		}
+	}
+	return nil
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+func sampleDelays(ctx context.Context, tx pgx.Tx, app, rel string, pol *Policy) ([]float64, error) {
+	rows, _ := tx.Query(ctx, `
+SELECT extract(epoch FROM received_at - start_time)::float8
+FROM spans WHERE app_id = $1 AND release = $2
+ORDER BY start_time DESC LIMIT $3`, app, rel, pol.MaxSamples)
+	d, err := pgx.CollectRows(rows, pgx.RowTo[float64])
+	if err != nil {
+		return nil, fmt.Errorf("gate: arrival delays of %s: %w", rel, err)
+	}
+	return d, nil
+}
+
+// strataOf lists the strata a row with these dimensions belongs to.
+func strataOf(pol *Policy, model, osv, net, tier string) []Key {
+	ks := []Key{Overall, {DimModel, model}} // model strata always: the per-model guardrails need them
+	if pol.has(DimNetTier) {
+		ks = append(ks, Key{DimNetTier, net + " × " + tier})
+	}
+	if pol.has(DimOS) {
+		ks = append(ks, Key{DimOS, osv})
+	}
+	return ks
+}
+
+func loadCounts(ctx context.Context, tx pgx.Tx, app string, rd *ReleaseData, horizon time.Time, pol *Policy) error {
+	rows, _ := tx.Query(ctx, `
+SELECT model, os_version, net_class, tier, category,
+       sum(span_count)::bigint, sum(error_count)::bigint,
+       sum(span_count) FILTER (WHERE minute >= $3)::bigint, min(minute), max(minute)
+FROM span_rollups WHERE app_id = $1 AND release = $2
+GROUP BY 1, 2, 3, 4, 5`, app, rd.Release, horizon)
+	var model, osv, net, tier, cat string
+	var n, errs int64
+	var late *int64
+	var first, last time.Time
+	_, err := pgx.ForEachRow(rows, []any{&model, &osv, &net, &tier, &cat, &n, &errs, &late, &first, &last}, func() error {
+		if first.Before(horizon) && (rd.FirstSeen.IsZero() || first.Before(rd.FirstSeen)) {
+			rd.FirstSeen = first
+		}
+		if last.After(rd.LastSeen) {
+			rd.LastSeen = last
+		}
+		var l int64
+		if late != nil {
+			l = *late
+		}
+		rd.Late += l
+		if cat != "http" {
+			return nil
+		}
+		for _, k := range strataOf(pol, model, osv, net, tier) {
+			s := rd.Stratum(k)
+			c := s.Counts["request_error_rate"]
+			s.Counts["request_error_rate"] = Count{c.Events + errsBefore(errs, n, l), c.Exposure + n - l}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gate: span rollups of %s: %w", rd.Release, err)
+	}
+	rows, _ = tx.Query(ctx, `
+SELECT model, os_version, net_class, tier, name, class, sum(event_count)::bigint
+FROM event_rollups WHERE app_id = $1 AND release = $2 AND minute < $3
+  AND name IN ('session.start', 'app.crash', 'app.jank')
+GROUP BY 1, 2, 3, 4, 5, 6`, app, rd.Release, horizon)
+	var name, class string
+	type agg struct{ sessions, crashes, anr, slow, frozen, crashed int64 }
+	per := map[Key]*agg{}
+	get := func(k Key) *agg {
+		a := per[k]
+		if a == nil {
+			a = &agg{}
+			per[k] = a
+		}
+		return a
+	}
+	_, err = pgx.ForEachRow(rows, []any{&model, &osv, &net, &tier, &name, &class, &n}, func() error {
+		for _, k := range strataOf(pol, model, osv, net, tier) {
+			a := get(k)
+			switch {
+			case name == "session.start":
+				a.sessions += n
+				if k == Overall {
+					rd.Sessions += n
+				}
+			case name == "app.crash":
+				a.crashes += n
+			case class == "anr":
+				a.anr += n
+			case class == "slow":
+				a.slow += n
+			case class == "frozen":
+				a.frozen += n
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gate: event rollups of %s: %w", rd.Release, err)
+	}
+	// Crash-free sessions need distinct sessions: read from the raw crash events (few).
+	rows, _ = tx.Query(ctx, `
+SELECT model, os_version, net_class, tier, count(DISTINCT session_id)::bigint
+FROM events WHERE app_id = $1 AND release = $2 AND name = 'app.crash' AND time < $3
+GROUP BY 1, 2, 3, 4`, app, rd.Release, horizon)
+	_, err = pgx.ForEachRow(rows, []any{&model, &osv, &net, &tier, &n}, func() error {
+		for _, k := range strataOf(pol, model, osv, net, tier) {
+			get(k).crashed += n
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gate: crashed sessions of %s: %w", rd.Release, err)
+	}
+	for k, a := range per {
+		s := rd.Stratum(k)
+		// A crash or ANR ends or spoils one session; counts above the sessions (a stratum's
+		// network class can change mid-session) are capped so the proportion stays valid.
+		s.Counts["crash_rate"] = Count{min(a.crashes, a.sessions), a.sessions}
+		s.Counts["anr_rate"] = Count{min(a.anr, a.sessions), a.sessions}
+		s.Counts["crash_free_sessions"] = Count{min(a.crashed, a.sessions), a.sessions}
+		s.Counts["slow_frame_rate"] = Count{a.slow, a.sessions}
+		s.Counts["frozen_frame_rate"] = Count{a.frozen, a.sessions}
+	}
+	return nil
+}
+
+// errsBefore apportions a rollup row's errors to the judged window when part of it is late
+// (rows are per minute, so only the horizon's own minute is split).
+func errsBefore(errs, n, late int64) int64 {
+	if late == 0 || n == 0 {
+		return errs
+	}
+	return int64(math.Round(float64(errs) * float64(n-late) / float64(n)))
+}
+
+// loadSamples draws the distribution samples (request TTFB and total time, cold and warm
+// start) of one release, at most pol.MaxSamples per stratum.
+func loadSamples(ctx context.Context, tx pgx.Tx, app string, rd *ReleaseData, horizon time.Time, pol *Policy) error {
+	// Smallest judged net×tier stratum of each category decides the sampling rate.
+	rows, _ := tx.Query(ctx, `
+SELECT category, min(n)::bigint, sum(n)::bigint FROM (
+  SELECT category, net_class, tier, sum(span_count) AS n
+  FROM span_rollups WHERE app_id = $1 AND release = $2 AND minute < $3 AND category IN ('http', 'app_start')
+  GROUP BY 1, 2, 3 HAVING sum(span_count) >= $4) s
+GROUP BY 1`, app, rd.Release, horizon, 100)
+	var cat string
+	var smallest, total int64
+	rate := map[string]float64{}
+	_, err := pgx.ForEachRow(rows, []any{&cat, &smallest, &total}, func() error {
+		rate[cat] = min(100, 150*float64(pol.MaxSamples)/float64(smallest))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gate: span counts of %s: %w", rd.Release, err)
+	}
+	res := map[Key]map[string]*reservoir{}
+	seed := pol.Bootstrap.Seed ^ hash(rd.Release)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	for _, cat := range []string{"http", "app_start"} {
+		pct, ok := rate[cat]
+		if !ok {
+			pct = 100 // too few spans for any stratum to count: read them all (cheap)
+		}
+		sample := ""
+		args := []any{app, rd.Release, horizon, cat}
+		if pct < 50 {
+			// SYSTEM samples whole pages: far cheaper than BERNOULLI's full scan; the rate
+			// oversamples the smallest stratum by 1.5x to absorb page clustering.
+			sample = "TABLESAMPLE SYSTEM ($5) REPEATABLE ($6)"
+			args = append(args, pct, float64(seed%1000))
+		}
+		rows, _ := tx.Query(ctx, `
+SELECT model, os_version, net_class, tier, start_type, duration_ms, coalesce(rtt_ms, -1)
+FROM spans `+sample+`
+WHERE app_id = $1 AND release = $2 AND start_time < $3 AND category = $4`, args...)
+		var model, osv, net, tier, st string
+		var dur, rtt float64
+		_, err := pgx.ForEachRow(rows, []any{&model, &osv, &net, &tier, &st, &dur, &rtt}, func() error {
+			for _, k := range strataOf(pol, model, osv, net, tier) {
+				m := res[k]
+				if m == nil {
+					m = map[string]*reservoir{}
+					res[k] = m
+				}
+				add := func(metric string, v float64) {
+					r := m[metric]
+					if r == nil {
+						r = &reservoir{cap: pol.MaxSamples}
+						m[metric] = r
+					}
+					r.add(rng, v)
+				}
+				if cat == "http" {
+					add("request_duration", dur)
+					if rtt > 0 {
+						add("request_ttfb", rtt)
+					}
+				} else if st == "cold" {
+					add("cold_start", dur)
+				} else if st == "warm" {
+					add("warm_start", dur)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("gate: sample %s spans of %s: %w", cat, rd.Release, err)
+		}
+	}
+	for k, m := range res {
+		s := rd.Stratum(k)
+		for metric, r := range m {
+			s.Samples[metric] = r.v
+			// N: population estimate from the sampling rate, never below the sample size.
+			s.N[metric] = max(int64(len(r.v)), r.seen)
+		}
+	}
+	// Scale N for sampled categories: seen counts only sampled rows.
+	for k, s := range rd.Strata {
+		_ = k
+		for metric := range s.N {
+			cat := "http"
+			if strings.Contains(metric, "start") {
+				cat = "app_start"
+			}
+			if p, ok := rate[cat]; ok && p < 50 {
+				s.N[metric] = int64(float64(s.N[metric]) * 100 / p)
+			}
+		}
+	}
+	return nil
+}
+
+// reservoir keeps a uniform sample of at most cap values (Vitter's algorithm R).
+type reservoir struct {
+	cap  int
+	seen int64
+	v    []float64
+}
+
+func (r *reservoir) add(rng *rand.Rand, x float64) {
+	r.seen++
+	if len(r.v) < r.cap {
+		r.v = append(r.v, x)
+		return
+	}
+	if j := rng.Int64N(r.seen); j < int64(r.cap) {
+		r.v[j] = x
+	}
+}
+
+// loadCompat reads the device farm's results of the release's latest finished run: per
+// (model, OS version) attempts passed / failed, crashes and ANRs seen, flaky tests, and the
+// names of failing tests. No farm tables or no run: nil.
+func loadCompat(ctx context.Context, tx pgx.Tx, app, rel string) ([]CompatCell, error) {
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass('farm_attempts') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return nil, err
+	}
+	rows, _ := tx.Query(ctx, `
+WITH run AS (
+  SELECT id FROM farm_runs WHERE app_id = $1 AND release = $2 AND finished_at IS NOT NULL
+  ORDER BY finished_at DESC LIMIT 1)
+SELECT a.model, a.os_version,
+       count(*) FILTER (WHERE a.status = 'passed'),
+       count(*) FILTER (WHERE a.status IN ('failed', 'error')),
+       count(DISTINCT a.run_test_id) FILTER (WHERE t.status = 'flaky'),
+       count(*) FILTER (WHERE a.crash_kind = 'crash'),
+       count(*) FILTER (WHERE a.crash_kind = 'anr'),
+       coalesce(array_agg(DISTINCT t.class || '.' || t.method) FILTER (WHERE a.status IN ('failed', 'error')), '{}')
+FROM farm_attempts a JOIN farm_run_tests t ON t.id = a.run_test_id
+WHERE a.run_id = (SELECT id FROM run) AND a.status <> 'infra'
+GROUP BY 1, 2 ORDER BY 1, 2`, app, rel)
+	cells, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (CompatCell, error) {
+		var c CompatCell
+		err := r.Scan(&c.Model, &c.OSVersion, &c.Passed, &c.Failed, &c.Flaky, &c.Crashes, &c.ANRs, &c.FailedTests)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gate: farm results of %s: %w", rel, err)
+	}
+	return cells, nil
+}
+
+// IsUsage reports whether err is bad input rather than an internal failure.
+func IsUsage(err error) bool {
+	var u *UsageError
+	return errors.As(err, &u)
+}
