@@ -234,14 +234,21 @@ func (d *Driver) Info(ctx context.Context, serial string) (driver.Device, error)
 				dev.Props[k] = strconv.FormatFloat(x, 'f', -1, 64)
 			}
 		}
-		if m, ok := modelByProductType(dev.ProductType); ok {
+		if m, ok := modelOf(str("HardwareModel"), dev.ProductType); ok {
 			dev.Model, dev.RAMMB, dev.CPUCores, dev.CPUMaxMHz, dev.Screen = m.Name, m.RAMMB, m.CPUCores, m.CPUMaxMHz, m.Screen
 		}
 		return dev, nil
 	})
 }
 
-func modelByProductType(pt string) (catalog.Model, bool) {
+// modelOf finds the catalog model by HardwareModel (one board per model, e.g. "D17AP"), then
+// by ProductType.
+func modelOf(hw, pt string) (catalog.Model, bool) {
+	for _, m := range catalog.ByPlatform(catalog.IOS) {
+		if hw != "" && strings.EqualFold(m.HardwareModel, hw) {
+			return m, true
+		}
+	}
 	for _, m := range catalog.ByPlatform(catalog.IOS) {
 		if m.ProductType == pt {
 			return m, true

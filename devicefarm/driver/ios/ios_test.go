@@ -109,7 +109,7 @@ func TestDriverDiscoverInfoHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := sd.Instance().Model
-	if info.ProductType != m.ProductType || info.Model != m.Name || info.OSVersion != sd.Instance().OSVersion || info.RAMMB != m.RAMMB || info.CPUCores != m.CPUCores || info.Props["HardwareModel"] != m.HardwareModel {
+	if info.ProductType != sd.ProductType() || !strings.Contains(info.ProductType, ",") || info.Model != m.Name || info.OSVersion != sd.Instance().OSVersion || info.RAMMB != m.RAMMB || info.CPUCores != m.CPUCores || info.Props["HardwareModel"] != m.HardwareModel {
 		t.Errorf("Info = %+v, want model %+v", info, m)
 	}
 	h, err := drv.Health(ctx(t), sd.UDID())

@@ -224,7 +224,7 @@ func (d *Device) serveAFC(c net.Conn) {
 			}
 			err = afcStatus(c, p.num, afcErrSuccess)
 		case afcOpDeviceInfo:
-			info := fmt.Sprintf("Model\x00%s\x00FSTotalBytes\x00%d\x00FSFreeBytes\x00%d\x00FSBlockSize\x004096\x00", d.inst.Model.ProductType, d.storage, d.freeBytes())
+			info := fmt.Sprintf("Model\x00%s\x00FSTotalBytes\x00%d\x00FSFreeBytes\x00%d\x00FSBlockSize\x004096\x00", d.productType, d.storage, d.freeBytes())
 			err = writeAFC(c, p.num, afcOpData, nil, []byte(info))
 		case afcOpMakeDir, afcOpFileWrite, afcOpWrite:
 			err = afcStatus(c, p.num, afcErrPermDenied)
@@ -254,7 +254,7 @@ func (d *Device) crashReportLocked(process string, app *App, excType, signal str
 	}
 	body := map[string]any{
 		"uptime": 86400 + int(d.ecid%100000), "procRole": "Foreground", "version": 2, "userID": 501,
-		"deployVersion": 210, "modelCode": d.inst.Model.ProductType, "coalitionID": 1234,
+		"deployVersion": 210, "modelCode": d.productType, "coalitionID": 1234,
 		"osVersion":      map[string]any{"isEmbedded": true, "train": "iPhone OS " + d.inst.OSVersion, "releaseType": "User", "build": d.build},
 		"captureTime":    t.UTC().Format("2006-01-02 15:04:05.0000 -0700"),
 		"incident":       incident,

@@ -33,7 +33,7 @@ func TestCLIIdeviceInfo(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"ProductType: " + m.ProductType,
+		"ProductType: " + d.ProductType(),
 		"HardwareModel: " + m.HardwareModel,
 		"ProductVersion: " + d.Instance().OSVersion,
 		"BuildVersion: " + d.BuildVersion(),
@@ -44,8 +44,8 @@ func TestCLIIdeviceInfo(t *testing.T) {
 		}
 	}
 	out, err = tool(t, 15*time.Second, "ideviceinfo", "-u", d.UDID(), "-k", "ProductType")
-	if err != nil || strings.TrimSpace(out) != m.ProductType {
-		t.Errorf("ideviceinfo -k ProductType = %q, %v; want %q", out, err, m.ProductType)
+	if err != nil || strings.TrimSpace(out) != d.ProductType() || !strings.Contains(out, ",") {
+		t.Errorf("ideviceinfo -k ProductType = %q, %v; want %q", out, err, d.ProductType())
 	}
 	out, err = tool(t, 15*time.Second, "ideviceinfo", "-u", d.UDID(), "-q", "com.apple.mobile.battery", "-k", "BatteryCurrentCapacity")
 	if err != nil || strings.TrimSpace(out) == "" {

@@ -55,16 +55,17 @@ type CrashLog struct {
 
 // Device is one simulated iPhone or iPad.
 type Device struct {
-	srv      *Server
-	id       int
-	inst     catalog.Instance
-	build    string
-	wifiMAC  string
-	btMAC    string
-	serialNo string
-	ecid     uint64
-	name     string
-	storage  uint64
+	srv         *Server
+	id          int
+	inst        catalog.Instance
+	productType string
+	build       string
+	wifiMAC     string
+	btMAC       string
+	serialNo    string
+	ecid        uint64
+	name        string
+	storage     uint64
 
 	mu       sync.Mutex
 	attached bool
@@ -95,24 +96,25 @@ func newDevice(s *Server, id int, inst catalog.Instance) *Device {
 	}
 	sizes := []uint64{64, 128, 256}
 	d := &Device{
-		srv:      s,
-		id:       id,
-		inst:     inst,
-		build:    buildFor(inst.OSVersion),
-		wifiMAC:  mac(0xa4, sum),
-		btMAC:    mac(0xa4, sum+1),
-		serialNo: sn.String(),
-		ecid:     sum & 0x000fffffffffffff,
-		name:     fmt.Sprintf("%s #%d", inst.Model.Name, inst.Index+1),
-		storage:  sizes[sum%3] * 1_000_000_000,
-		attached: true,
-		apps:     map[string]*App{},
-		crashes:  map[string]*CrashLog{},
-		services: map[uint16]string{},
-		conns:    map[net.Conn]struct{}{},
-		nextPID:  300 + int(sum%200),
-		nextPort: 49152 + uint16(sum%1000),
-		setVals:  map[string]any{},
+		srv:         s,
+		id:          id,
+		inst:        inst,
+		productType: productTypeOf(inst.Model),
+		build:       buildFor(inst.OSVersion),
+		wifiMAC:     mac(0xa4, sum),
+		btMAC:       mac(0xa4, sum+1),
+		serialNo:    sn.String(),
+		ecid:        sum & 0x000fffffffffffff,
+		name:        fmt.Sprintf("%s #%d", inst.Model.Name, inst.Index+1),
+		storage:     sizes[sum%3] * 1_000_000_000,
+		attached:    true,
+		apps:        map[string]*App{},
+		crashes:     map[string]*CrashLog{},
+		services:    map[uint16]string{},
+		conns:       map[net.Conn]struct{}{},
+		nextPID:     300 + int(sum%200),
+		nextPort:    49152 + uint16(sum%1000),
+		setVals:     map[string]any{},
 	}
 	d.syslog = newLogBook(d)
 	if s.cfg.CrashOnOSVersion != "" && inst.OSVersion == s.cfg.CrashOnOSVersion {
@@ -120,6 +122,29 @@ func newDevice(s *Server, id int, inst catalog.Instance) *Device {
 	}
 	return d
 }
+
+// productTypeOf returns the model's ProductType. The catalog YAML writes them unquoted inside
+// flow mappings ({product_type: iPhone14,5, ...}), where YAML splits at the comma and keeps only
+// "iPhone14"; until the catalog quotes them, restore the real identifier by model id.
+func productTypeOf(m catalog.Model) string {
+	if strings.Contains(m.ProductType, ",") {
+		return m.ProductType
+	}
+	if pt, ok := productTypes[m.ID]; ok {
+		return pt
+	}
+	return m.ProductType
+}
+
+var productTypes = map[string]string{
+	"iphone-6s": "iPhone8,1", "iphone-7": "iPhone9,1", "iphone-8": "iPhone10,1", "iphone-x": "iPhone10,3",
+	"iphone-xr": "iPhone11,8", "iphone-se-2": "iPhone12,8", "iphone-11": "iPhone12,1", "iphone-12": "iPhone13,2",
+	"iphone-13": "iPhone14,5", "iphone-14-pro": "iPhone15,2", "iphone-15": "iPhone15,4", "iphone-16-pro": "iPhone17,1",
+	"ipad-9": "iPad12,1", "ipad-air-5": "iPad13,16",
+}
+
+// ProductType is the lockdown ProductType, e.g. "iPhone14,5".
+func (d *Device) ProductType() string { return d.productType }
 
 // buildFor maps an iOS release to the build Apple shipped it as.
 func buildFor(v string) string {

@@ -90,7 +90,7 @@ func (d *Device) serveDiagnostics(c net.Conn) {
 			// iOS 17+ answers MobileGestalt with MobileGestaltDeprecated, earlier releases values.
 			vals := map[string]any{"Status": "MobileGestaltDeprecated"}
 			if versionLess(d.inst.OSVersion, "17.0") {
-				vals = map[string]any{"Status": "Success", "ProductType": d.inst.Model.ProductType, "HWModelStr": d.inst.Model.HardwareModel}
+				vals = map[string]any{"Status": "Success", "ProductType": d.productType, "HWModelStr": d.inst.Model.HardwareModel}
 			}
 			resp = map[string]any{"Status": "Success", "Diagnostics": map[string]any{"MobileGestalt": vals}}
 		case "Restart", "Shutdown", "Sleep":

@@ -66,7 +66,7 @@ func TestGoIOSListAndValues(t *testing.T) {
 		}
 		v := vals.Value
 		m := d.Instance().Model
-		if v.ProductType != m.ProductType || v.HardwareModel != m.HardwareModel || v.ProductVersion != d.Instance().OSVersion ||
+		if v.ProductType != d.ProductType() || !strings.Contains(v.ProductType, ",") || v.HardwareModel != m.HardwareModel || v.ProductVersion != d.Instance().OSVersion ||
 			v.BuildVersion != d.BuildVersion() || v.UniqueDeviceID != d.UDID() || v.UniqueChipID == 0 || len(v.SupportedDeviceFamilies) == 0 {
 			t.Errorf("GetValues %s = %+v", d.UDID(), v)
 		}

@@ -285,7 +285,7 @@ func (d *Device) finishInstall(c net.Conn, info map[string]any, got int64, sum h
 		fail("DeviceOSVersionTooLow", fmt.Sprintf("The system version is lower than the minimum OS version specified for bundle at path %s (%s < %s)", bid, d.inst.OSVersion, minOS))
 		return
 	}
-	if fam, ok := info["UIDeviceFamily"].([]any); ok && len(fam) > 0 && !strings.HasPrefix(d.inst.Model.ProductType, "iPad") {
+	if fam, ok := info["UIDeviceFamily"].([]any); ok && len(fam) > 0 && !strings.HasPrefix(d.productType, "iPad") {
 		phone := false
 		for _, f := range fam {
 			if toInt(f) == 1 {

@@ -420,7 +420,7 @@ func attachedMsg(d *Device) map[string]any {
 
 // productID is the USB product id Apple uses: 0x12a8 for iPhones, 0x12ab for iPads.
 func productID(d *Device) int {
-	if strings.HasPrefix(d.inst.Model.ProductType, "iPad") {
+	if strings.HasPrefix(d.productType, "iPad") {
 		return 0x12ab
 	}
 	return 0x12a8

@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 )
@@ -33,7 +34,7 @@ func (d *Device) Log(process, level, msg string) {
 
 func (d *Device) formatLine(t time.Time, process, level, msg string) string {
 	host := "iPhone"
-	if d.inst.Model.ProductType != "" && d.inst.Model.ProductType[:4] == "iPad" {
+	if strings.HasPrefix(d.productType, "iPad") {
 		host = "iPad"
 	}
 	return fmt.Sprintf("%s %s %s[%d] <%s>: %s", t.Format(time.Stamp), host, process, pidOf(d, process), level, msg)

@@ -109,7 +109,7 @@ func (d *Device) domainValues(domain string) map[string]any {
 func (d *Device) mainValues() map[string]any {
 	m := d.inst.Model
 	class, family, productName := "iPhone", []int{1}, "iPhone OS"
-	if strings.HasPrefix(m.ProductType, "iPad") {
+	if strings.HasPrefix(d.productType, "iPad") {
 		class, family = "iPad", []int{1, 2}
 	}
 	arch := "arm64e" // A12 and later
@@ -170,7 +170,7 @@ func (d *Device) mainValues() map[string]any {
 		"PasswordProtected":                    false,
 		"PkHash":                               imei[:32],
 		"ProductName":                          productName,
-		"ProductType":                          m.ProductType,
+		"ProductType":                          d.productType,
 		"ProductVersion":                       d.inst.OSVersion,
 		"ProductionSOC":                        true,
 		"ProtocolVersion":                      "2",
