@@ -478,6 +478,15 @@ func insufficient(r *Report, in *Input, pol *Policy) string {
 		w := in.Now.Add(time.Duration(float64(span)*(need-1)) + in.ArrivalDelay).UTC().Truncate(time.Minute).Add(time.Minute)
 		r.Data.WaitUntil = &w
 		r.Data.Note = "wait until " + w.Format("2006-01-02 15:04 MST") + " (at the current arrival rate) and run the gate again"
+	} else if in.Candidate.Late > 0 {
+		w := in.Now
+		if t := in.Candidate.FirstAny.Add(in.ArrivalDelay); t.After(w) {
+			w = t
+		}
+		w = w.UTC().Truncate(time.Minute).Add(time.Minute)
+		r.Data.WaitUntil = &w
+		r.Data.Note = fmt.Sprintf("the candidate's data is still arriving (%s of the baseline's data arrived within %s); wait until %s and run the gate again",
+			pct(pol.Completeness.Quantile), fmtDur(in.ArrivalDelay), w.Format("2006-01-02 15:04 MST"))
 	} else {
 		r.Data.Note = "no candidate data has arrived yet; run the gate again once the rollout has started"
 	}

@@ -133,10 +133,20 @@ func listOrNone(s []string) string {
 }
 
 func sampleDelays(ctx context.Context, tx pgx.Tx, app, rel string, pol *Policy) ([]float64, error) {
+	var total int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(span_count), 0)::bigint FROM span_rollups WHERE app_id = $1 AND release = $2`,
+		app, rel).Scan(&total); err != nil {
+		return nil, fmt.Errorf("gate: span count of %s: %w", rel, err)
+	}
+	sample, args := "", []any{app, rel}
+	if pct := 150 * float64(pol.MaxSamples) / math.Max(1, float64(total)); pct < 50 {
+		sample = "TABLESAMPLE SYSTEM ($3) REPEATABLE (1)"
+		args = append(args, pct)
+	}
+	// A uniform sample of all the release's spans (not the newest: late data is old data).
 	rows, _ := tx.Query(ctx, `
 SELECT extract(epoch FROM received_at - start_time)::float8
-FROM spans WHERE app_id = $1 AND release = $2
-ORDER BY start_time DESC LIMIT $3`, app, rel, pol.MaxSamples)
+FROM spans `+sample+` WHERE app_id = $1 AND release = $2`, args...)
 	d, err := pgx.CollectRows(rows, pgx.RowTo[float64])
 	if err != nil {
 		return nil, fmt.Errorf("gate: arrival delays of %s: %w", rel, err)
@@ -171,6 +181,9 @@ GROUP BY 1, 2, 3, 4, 5`, app, rd.Release, horizon)
 		if first.Before(horizon) && (rd.FirstSeen.IsZero() || first.Before(rd.FirstSeen)) {
 			rd.FirstSeen = first
 		}
+		if rd.FirstAny.IsZero() || first.Before(rd.FirstAny) {
+			rd.FirstAny = first
+		}
 		if last.After(rd.LastSeen) {
 			rd.LastSeen = last
 		}
@@ -195,7 +208,7 @@ GROUP BY 1, 2, 3, 4, 5`, app, rd.Release, horizon)
 	rows, _ = tx.Query(ctx, `
 SELECT model, os_version, net_class, tier, name, class, sum(event_count)::bigint
 FROM event_rollups WHERE app_id = $1 AND release = $2 AND minute < $3
-  AND name IN ('session.start', 'app.crash', 'app.jank')
+  AND name IN ('session.start', 'app.crash', 'app.jank', 'app.anr')
 GROUP BY 1, 2, 3, 4, 5, 6`, app, rd.Release, horizon)
 	var name, class string
 	type agg struct{ sessions, crashes, anr, slow, frozen, crashed int64 }
@@ -351,8 +364,7 @@ WHERE app_id = $1 AND release = $2 AND start_time < $3 AND category = $4`, args.
 		}
 	}
 	// Scale N for sampled categories: seen counts only sampled rows.
-	for k, s := range rd.Strata {
-		_ = k
+	for _, s := range rd.Strata {
 		for metric := range s.N {
 			cat := "http"
 			if strings.Contains(metric, "start") {

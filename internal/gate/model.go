@@ -88,6 +88,7 @@ type ReleaseData struct {
 	Sessions  int64     // sessions started in the judged window
 	FirstSeen time.Time // earliest event time in the judged window
 	LastSeen  time.Time // latest event time of any data (also past the window)
+	FirstAny  time.Time // earliest event time of any data
 	Strata    map[Key]*StratumData
 	// Arrival delays (received - event time) of a sample of the release's data, in seconds:
 	// the release's arrival curve.
