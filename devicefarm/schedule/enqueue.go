@@ -48,6 +48,8 @@ type RunSpec struct {
 
 	Tests    []TestKey
 	Profiles []string // network profiles; "" means unshaped. Empty list = [""].
+	// Profiled, when set, limits the non-empty profiles to these tests.
+	Profiled map[TestKey]bool
 	Devices  []DeviceRef
 	Matrix   bool // every test on every (model, OS) group
 
@@ -124,6 +126,9 @@ func Enqueue(ctx context.Context, pool *pgxpool.Pool, spec RunSpec) (Enqueued, e
 	for _, g := range groups {
 		for _, p := range profiles {
 			for _, t := range spec.Tests {
+				if p != "" && spec.Profiled != nil && !spec.Profiled[t] {
+					continue
+				}
 				st, ok := hist[t]
 				if !ok {
 					st = Stats{Expected: hcfg.Default}
