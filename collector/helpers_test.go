@@ -3,6 +3,7 @@ package collector_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -12,7 +13,18 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain also lets the test binary act as a separate collector or load process
+// (FLT_ROLE), so fault tests can kill -9 a real collector process and benchmarks can load
+// it from outside.
+func TestMain(m *testing.M) {
+	switch os.Getenv("FLT_ROLE") {
+	case "collector":
+		os.Exit(childCollector())
+	case "loader":
+		os.Exit(childLoader())
+	}
+	pgtest.Main(m)
+}
 
 func testConfig() collector.Config {
 	cfg := collector.DefaultConfig()
