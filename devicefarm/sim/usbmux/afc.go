@@ -276,7 +276,15 @@ func (d *Device) crashReportLocked(process string, app *App, excType, signal str
 	hb, _ := json.Marshal(header)
 	bb, _ := json.MarshalIndent(body, "", "  ")
 	name := fmt.Sprintf("%s-%s.ips", process, t.Format("2006-01-02-150405"))
-	for i := 1; d.crashes[name] != nil; i++ {
+	taken := func(n string) bool {
+		for _, c := range d.pending {
+			if c.Name == n {
+				return true
+			}
+		}
+		return d.crashes[n] != nil
+	}
+	for i := 1; taken(name); i++ {
 		name = fmt.Sprintf("%s-%s-%d.ips", process, t.Format("2006-01-02-150405"), i)
 	}
 	return &CrashLog{Name: name, Data: append(append(hb, '\n'), bb...), ModTime: t}

@@ -38,6 +38,10 @@ func buildIPA(t testing.TB, s ipa.Spec) string {
 
 func install(t *testing.T, e ios.DeviceEntry, path string) error {
 	t.Helper()
+	return installGoIOS(e, path)
+}
+
+func installGoIOS(e ios.DeviceEntry, path string) error {
 	conn, err := zipconduit.New(e)
 	if err != nil {
 		return err

@@ -129,6 +129,11 @@ func (d *Device) serveSyslog(c net.Conn) {
 		case t := <-tick.C:
 			cl := chatter[i%len(chatter)]
 			i++
+			if apps := d.Apps(); len(apps) > 0 && i%3 == 0 {
+				// Installed apps are not launched, but their extensions and the system talk about them.
+				a := apps[i%len(apps)]
+				cl.proc, cl.level, cl.msg = a.Executable, "Notice", "[BGTaskScheduler] Scheduled refresh for "+a.BundleID+" in 900s"
+			}
 			if write(d.formatLine(t, cl.proc, cl.level, cl.msg)) != nil {
 				return
 			}
