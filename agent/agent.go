@@ -1,0 +1,278 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fleetlens/fleetlens/devicefarm/driver"
+	"github.com/fleetlens/fleetlens/devicefarm/netprofile"
+	"github.com/fleetlens/fleetlens/devicefarm/schedule"
+	hwdevice "github.com/fleetlens/fleetlens/sdk-hooks/device"
+)
+
+// Agent is one host's daemon.
+type Agent struct {
+	cfg   Config
+	pool  *pgxpool.Pool
+	drv   driver.Driver
+	q     *schedule.Queue
+	log   *slog.Logger
+	m     *metrics
+	net   *netprofile.Manager
+	runs  *runCache
+	wake  chan struct{}
+	http  *http.Server
+	addr  string
+	start time.Time
+
+	mu      sync.Mutex
+	workers map[string]*worker // by serial
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// New makes an agent; Start begins its work.
+func New(cfg Config, pool *pgxpool.Pool, drv driver.Driver, log *slog.Logger) (*Agent, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.ArtifactsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("agent: artifacts dir: %w", err)
+	}
+	a := &Agent{cfg: cfg, pool: pool, drv: drv, log: log.With("host", cfg.HostID), m: newMetrics(),
+		net: netprofile.NewManager(""), wake: make(chan struct{}, 1), workers: map[string]*worker{},
+		q: &schedule.Queue{DB: pool, HostID: cfg.HostID, TTL: cfg.LeaseTTL}}
+	a.runs = &runCache{pool: pool, dir: cfg.ArtifactsDir, runs: map[int64]*runInfo{}}
+	return a, nil
+}
+
+// MetricsAddr is where /metrics listens once started ("" when disabled).
+func (a *Agent) MetricsAddr() string { return a.addr }
+
+// Start registers the host, discovers devices and starts the loops.
+func (a *Agent) Start(ctx context.Context) error {
+	hostname, _ := os.Hostname()
+	if _, err := a.pool.Exec(ctx, `INSERT INTO hosts (id, hostname, agent_version, labels) VALUES ($1, $2, 'fleetlens', $3)
+		ON CONFLICT (id) DO UPDATE SET hostname = EXCLUDED.hostname, started_at = now(), last_seen = now(), labels = EXCLUDED.labels`,
+		a.cfg.HostID, hostname, a.cfg.Labels); err != nil {
+		return fmt.Errorf("agent %s: register host: %w", a.cfg.HostID, err)
+	}
+	if a.cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("agent: metrics listener %s: %w", a.cfg.MetricsAddr, err)
+		}
+		a.addr = ln.Addr().String()
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
+		a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go a.http.Serve(ln)
+	}
+	ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	a.start = time.Now()
+	devs, err := a.drv.List(ctx)
+	if err != nil {
+		return fmt.Errorf("agent %s: list %s devices: %w", a.cfg.HostID, a.drv.Platform(), err)
+	}
+	for _, d := range devs {
+		a.deviceSeen(ctx, d)
+	}
+	events, err := a.drv.Watch(ctx)
+	if err != nil {
+		return fmt.Errorf("agent %s: watch devices: %w", a.cfg.HostID, err)
+	}
+	a.wg.Add(3)
+	go func() { defer a.wg.Done(); a.watch(ctx, events) }()
+	go func() { defer a.wg.Done(); a.heartbeat(ctx) }()
+	go func() { defer a.wg.Done(); a.listen(ctx) }()
+	a.log.Info("agent started", "devices", len(devs), "lease_ttl", a.cfg.LeaseTTL)
+	return nil
+}
+
+// Shutdown stops claiming, lets running tests see cancellation, releases what is held so
+// other hosts take it at once, and stops the proxies.
+func (a *Agent) Shutdown(ctx context.Context) error {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	if a.http != nil {
+		a.http.Shutdown(ctx)
+	}
+	_, _ = a.pool.Exec(ctx, `UPDATE devices SET state = 'offline' WHERE host_id = $1`, a.cfg.HostID)
+	return a.net.Shutdown(ctx)
+}
+
+func (a *Agent) watch(ctx context.Context, events <-chan driver.DeviceEvent) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if ev.Device.State == driver.StateGone {
+				a.deviceGone(ctx, ev.Device.Serial)
+				continue
+			}
+			a.deviceSeen(ctx, ev.Device)
+		}
+	}
+}
+
+// deviceSeen upserts a device row and starts its worker.
+func (a *Agent) deviceSeen(ctx context.Context, d driver.Device) {
+	if d.State == driver.StateReady && d.Model == "" {
+		if full, err := a.drv.Info(ctx, d.Serial); err == nil {
+			d = full
+		}
+	}
+	tier := string(hwdevice.Profile{Platform: hwdevice.Platform(d.Platform), RAMMB: d.RAMMB, CPUCores: d.CPUCores,
+		CPUMaxMHz: d.CPUMaxMHz}.Tier())
+	if tier == "unknown" {
+		tier = ""
+	}
+	state := "idle"
+	if d.State != driver.StateReady {
+		state = "offline"
+	}
+	labels := a.cfg.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	_, err := a.pool.Exec(ctx, `INSERT INTO devices (serial, platform, host_id, state, manufacturer, model, product_type, os_version,
+			api_level, abi, ram_mb, cpu_cores, cpu_max_mhz, tier, labels, screen)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
+		ON CONFLICT (serial) DO UPDATE SET host_id = EXCLUDED.host_id, last_seen = now(),
+			state = CASE WHEN devices.state = 'quarantined' AND devices.quarantined_until > now() THEN 'quarantined'
+			             ELSE EXCLUDED.state END,
+			manufacturer = EXCLUDED.manufacturer, model = EXCLUDED.model, product_type = EXCLUDED.product_type,
+			os_version = EXCLUDED.os_version, api_level = EXCLUDED.api_level, abi = EXCLUDED.abi, ram_mb = EXCLUDED.ram_mb,
+			cpu_cores = EXCLUDED.cpu_cores, cpu_max_mhz = EXCLUDED.cpu_max_mhz, tier = EXCLUDED.tier,
+			labels = devices.labels || EXCLUDED.labels, screen = EXCLUDED.screen`,
+		d.Serial, string(d.Platform), a.cfg.HostID, state, d.Manufacturer, d.Model, d.ProductType, d.OSVersion,
+		d.APILevel, d.ABI, d.RAMMB, d.CPUCores, d.CPUMaxMHz, tier, labels, d.Screen)
+	if err != nil {
+		a.log.Warn("store device", "serial", d.Serial, "err", err)
+		return
+	}
+	if d.State != driver.StateReady {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if w, ok := a.workers[d.Serial]; ok && !w.stopped() {
+		return
+	}
+	w := &worker{a: a, dev: d, log: a.log.With("serial", d.Serial, "model", d.Model)}
+	wctx, cancel := context.WithCancel(ctx)
+	w.cancel = cancel
+	a.workers[d.Serial] = w
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); w.loop(wctx) }()
+}
+
+// deviceGone marks a device offline; its worker's calls fail with ErrDeviceGone and it
+// releases its work as an infrastructure failure.
+func (a *Agent) deviceGone(ctx context.Context, serial string) {
+	a.log.Warn("device gone", "serial", serial)
+	if _, err := a.pool.Exec(ctx, `UPDATE devices SET state = 'offline', health_reason = 'disconnected' WHERE serial = $1`, serial); err != nil {
+		a.log.Warn("mark device offline", "serial", serial, "err", err)
+	}
+	a.mu.Lock()
+	w := a.workers[serial]
+	a.mu.Unlock()
+	if w != nil {
+		w.gone.Store(true)
+		w.cancelItem()
+	}
+}
+
+func (a *Agent) heartbeat(ctx context.Context) {
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		held, err := a.q.Heartbeat(ctx)
+		if err != nil {
+			a.m.dbErrors.Inc()
+			a.log.Warn("heartbeat", "err", err)
+			continue
+		}
+		_, _ = a.pool.Exec(ctx, `UPDATE devices SET last_seen = now() WHERE host_id = $1 AND state <> 'offline'`, a.cfg.HostID)
+		a.mu.Lock()
+		for _, w := range a.workers {
+			if id := w.itemID.Load(); id != 0 && !held[id] && w.heldSince() > a.cfg.HeartbeatInterval {
+				a.m.leasesLost.Inc()
+				w.log.Warn("lease lost; abandoning work item", "item", id)
+				w.cancelItem()
+			}
+		}
+		a.mu.Unlock()
+	}
+}
+
+// listen wakes idle workers on NOTIFY fleetlens_work; polling covers a lost connection.
+func (a *Agent) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := func() error {
+			conn, err := a.pool.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer conn.Release()
+			if _, err := conn.Exec(ctx, "LISTEN fleetlens_work"); err != nil {
+				return err
+			}
+			for {
+				if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+					conn.Hijack().Close(context.Background()) // a connection left LISTENing must not go back to the pool
+					return err
+				}
+				a.wakeAll()
+			}
+		}()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Debug("listen fleetlens_work", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (a *Agent) wakeAll() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, w := range a.workers {
+		select {
+		case w.wakeCh() <- struct{}{}:
+		default:
+		}
+	}
+}
