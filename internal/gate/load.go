@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fleetlens/fleetlens/collector/query"
 	"github.com/fleetlens/fleetlens/internal/gate/stats"
 )
 
@@ -30,11 +31,13 @@ type Request struct {
 	Now                      time.Time // zero means time.Now()
 }
 
-// The collector's query package was empty when the gate was written, so the gate reads the
-// collector's tables (internal/pg/migrations/002_collector.sql) with its own parameterised
-// SQL: counts from the per-minute rollups, and distribution samples from the raw spans with
-// TABLESAMPLE SYSTEM at a rate computed from the rollup counts, so a 10 M-span release is
-// sampled instead of scanned.
+// Data access: counts (requests, errors, sessions, crashes, ANRs, frames) come from the
+// collector's rollups through collector/query. What that package does not offer is read here
+// with parameterised SQL on the collector's tables (internal/pg/migrations/002_collector.sql):
+// distribution samples with TTFB and start type, drawn with TABLESAMPLE SYSTEM at a rate
+// computed from the rollup counts so a 10 M-span release is sampled instead of scanned
+// (query.Durations numbers every matching row); distinct crashed sessions; the arrival-delay
+// curve; and the device farm's results (003_farm.sql).
 
 // Load reads both releases from PostgreSQL in one read-only, repeatable-read transaction.
 func Load(ctx context.Context, pool *pgxpool.Pool, req Request, pol *Policy) (*Input, error) {
@@ -53,9 +56,14 @@ func Load(ctx context.Context, pool *pgxpool.Pool, req Request, pol *Policy) (*I
 		return nil, fmt.Errorf("gate: begin read transaction: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	// The least-privilege read role (001/002 migrations): a bug here cannot write.
+	if _, err := tx.Exec(ctx, "SET LOCAL ROLE fleetlens_reader"); err != nil {
+		return nil, fmt.Errorf("gate: switch to read-only role fleetlens_reader: %w", err)
+	}
 	if err := checkNames(ctx, tx, req); err != nil {
 		return nil, err
 	}
+	q := query.New(pool)
 	in := &Input{App: req.App, Now: now, Baseline: ReleaseData{Release: req.Baseline}, Candidate: ReleaseData{Release: req.Candidate}}
 
 	// Arrival curve of the baseline: the delay within which the policy's share of its data
@@ -75,7 +83,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, req Request, pol *Policy) (*I
 	in.Horizon = now.Add(-in.ArrivalDelay).UTC().Truncate(time.Minute)
 
 	for _, rd := range []*ReleaseData{&in.Baseline, &in.Candidate} {
-		if err := loadCounts(ctx, tx, req.App, rd, in.Horizon, pol); err != nil {
+		if err := loadCounts(ctx, q, tx, req.App, rd, in.Horizon, pol); err != nil {
 			return nil, err
 		}
 	}
@@ -166,51 +174,48 @@ func strataOf(pol *Policy, model, osv, net, tier string) []Key {
 	return ks
 }
 
-func loadCounts(ctx context.Context, tx pgx.Tx, app string, rd *ReleaseData, horizon time.Time, pol *Policy) error {
-	rows, _ := tx.Query(ctx, `
-SELECT model, os_version, net_class, tier, category,
-       sum(span_count)::bigint, sum(error_count)::bigint,
-       sum(span_count) FILTER (WHERE minute >= $3)::bigint, min(minute), max(minute)
-FROM span_rollups WHERE app_id = $1 AND release = $2
-GROUP BY 1, 2, 3, 4, 5`, app, rd.Release, horizon)
-	var model, osv, net, tier, cat string
-	var n, errs int64
-	var late *int64
-	var first, last time.Time
-	_, err := pgx.ForEachRow(rows, []any{&model, &osv, &net, &tier, &cat, &n, &errs, &late, &first, &last}, func() error {
-		if first.Before(horizon) && (rd.FirstSeen.IsZero() || first.Before(rd.FirstSeen)) {
-			rd.FirstSeen = first
+// loadCounts reads the rollup counts through the collector's query package (read-only role):
+// request errors per stratum, sessions, crashes, ANRs and janky frames.
+func loadCounts(ctx context.Context, q *query.Store, tx pgx.Tx, app string, rd *ReleaseData, horizon time.Time, pol *Policy) error {
+	rels, err := q.Releases(ctx, app)
+	if err != nil {
+		return fmt.Errorf("gate: %w", err)
+	}
+	for _, ri := range rels {
+		if ri.Release == rd.Release {
+			rd.FirstAny, rd.LastSeen = ri.FirstSeen, ri.LastSeen
+			if ri.FirstSeen.Before(horizon) {
+				rd.FirstSeen = ri.FirstSeen
+			}
 		}
-		if rd.FirstAny.IsZero() || first.Before(rd.FirstAny) {
-			rd.FirstAny = first
+	}
+	judged := query.Filter{App: app, Release: rd.Release, From: time.Unix(0, 0), To: horizon}
+	late := query.Filter{App: app, Release: rd.Release, From: horizon, To: horizon.AddDate(100, 0, 0)}
+	spans, err := q.Spans(ctx, judged, query.Model, query.OSVersion, query.NetClass, query.Tier, query.Category)
+	if err != nil {
+		return fmt.Errorf("gate: %w", err)
+	}
+	for _, st := range spans {
+		if len(st.Group) != 5 || st.Group[4] != "http" {
+			continue
 		}
-		if last.After(rd.LastSeen) {
-			rd.LastSeen = last
-		}
-		var l int64
-		if late != nil {
-			l = *late
-		}
-		rd.Late += l
-		if cat != "http" {
-			return nil
-		}
-		for _, k := range strataOf(pol, model, osv, net, tier) {
+		for _, k := range strataOf(pol, st.Group[0], st.Group[1], st.Group[2], st.Group[3]) {
 			s := rd.Stratum(k)
 			c := s.Counts["request_error_rate"]
-			s.Counts["request_error_rate"] = Count{c.Events + errsBefore(errs, n, l), c.Exposure + n - l}
+			s.Counts["request_error_rate"] = Count{c.Events + st.Errors, c.Exposure + st.Count}
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("gate: span rollups of %s: %w", rd.Release, err)
 	}
-	rows, _ = tx.Query(ctx, `
-SELECT model, os_version, net_class, tier, name, class, sum(event_count)::bigint
-FROM event_rollups WHERE app_id = $1 AND release = $2 AND minute < $3
-  AND name IN ('session.start', 'app.crash', 'app.jank', 'app.anr')
-GROUP BY 1, 2, 3, 4, 5, 6`, app, rd.Release, horizon)
-	var name, class string
+	lateSpans, err := q.Spans(ctx, late)
+	if err != nil {
+		return fmt.Errorf("gate: %w", err)
+	}
+	for _, st := range lateSpans {
+		rd.Late += st.Count
+	}
+	events, err := q.Events(ctx, judged, query.Model, query.OSVersion, query.NetClass, query.Tier)
+	if err != nil {
+		return fmt.Errorf("gate: %w", err)
+	}
 	type agg struct{ sessions, crashes, anr, slow, frozen, crashed int64 }
 	per := map[Key]*agg{}
 	get := func(k Key) *agg {
@@ -221,35 +226,37 @@ GROUP BY 1, 2, 3, 4, 5, 6`, app, rd.Release, horizon)
 		}
 		return a
 	}
-	_, err = pgx.ForEachRow(rows, []any{&model, &osv, &net, &tier, &name, &class, &n}, func() error {
-		for _, k := range strataOf(pol, model, osv, net, tier) {
+	for _, e := range events {
+		if len(e.Group) != 4 {
+			continue
+		}
+		for _, k := range strataOf(pol, e.Group[0], e.Group[1], e.Group[2], e.Group[3]) {
 			a := get(k)
 			switch {
-			case name == "session.start":
-				a.sessions += n
+			case e.Name == "session.start":
+				a.sessions += e.Count
 				if k == Overall {
-					rd.Sessions += n
+					rd.Sessions += e.Count
 				}
-			case name == "app.crash":
-				a.crashes += n
-			case class == "anr":
-				a.anr += n
-			case class == "slow":
-				a.slow += n
-			case class == "frozen":
-				a.frozen += n
+			case e.Name == "app.crash":
+				a.crashes += e.Count
+			case e.Name == "app.anr" || (e.Name == "app.jank" && e.Class == "anr"):
+				a.anr += e.Count
+			case e.Name == "app.jank" && e.Class == "slow":
+				a.slow += e.Count
+			case e.Name == "app.jank" && e.Class == "frozen":
+				a.frozen += e.Count
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("gate: event rollups of %s: %w", rd.Release, err)
 	}
-	// Crash-free sessions need distinct sessions: read from the raw crash events (few).
-	rows, _ = tx.Query(ctx, `
+	// Crash-free sessions need distinct sessions, which no rollup has: read them from the
+	// raw crash events (few rows, through events_app_release_name_time).
+	rows, _ := tx.Query(ctx, `
 SELECT model, os_version, net_class, tier, count(DISTINCT session_id)::bigint
 FROM events WHERE app_id = $1 AND release = $2 AND name = 'app.crash' AND time < $3
 GROUP BY 1, 2, 3, 4`, app, rd.Release, horizon)
+	var model, osv, net, tier string
+	var n int64
 	_, err = pgx.ForEachRow(rows, []any{&model, &osv, &net, &tier, &n}, func() error {
 		for _, k := range strataOf(pol, model, osv, net, tier) {
 			get(k).crashed += n
@@ -270,15 +277,6 @@ GROUP BY 1, 2, 3, 4`, app, rd.Release, horizon)
 		s.Counts["frozen_frame_rate"] = Count{a.frozen, a.sessions}
 	}
 	return nil
-}
-
-// errsBefore apportions a rollup row's errors to the judged window when part of it is late
-// (rows are per minute, so only the horizon's own minute is split).
-func errsBefore(errs, n, late int64) int64 {
-	if late == 0 || n == 0 {
-		return errs
-	}
-	return int64(math.Round(float64(errs) * float64(n-late) / float64(n)))
 }
 
 // loadSamples draws the distribution samples (request TTFB and total time, cold and warm
