@@ -110,11 +110,11 @@ type TestResult struct {
 
 // RunRequest asks a device to run a set of tests of an installed app.
 type RunRequest struct {
-	AppID      string     // app under test
-	TestAppID  string     // Android test package (instrumentation); empty on iOS smoke
-	Runner     string     // Android instrumentation runner, default androidx.test.runner.AndroidJUnitRunner
-	Tests      []TestCase // empty: all tests
-	Args       map[string]string
+	AppID       string     // app under test
+	TestAppID   string     // Android test package (instrumentation); empty on iOS smoke
+	Runner      string     // Android instrumentation runner, default androidx.test.runner.AndroidJUnitRunner
+	Tests       []TestCase // empty: all tests
+	Args        map[string]string
 	TestTimeout time.Duration // per test; 0 means none
 }
 
