@@ -46,7 +46,13 @@ func childCollector() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	fmt.Printf("READY %s %s %s\n", c.HTTPAddr(), c.GRPCAddr(), c.AdminAddr())
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	fmt.Printf("READY %s %s %s\n", dash(c.HTTPAddr()), dash(c.GRPCAddr()), dash(c.AdminAddr()))
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
