@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	goios "github.com/danielpaulus/go-ios/ios"
@@ -42,6 +43,8 @@ type Config struct {
 	LogIdle time.Duration
 	// LogMax bounds one Logs capture. Default 3s.
 	LogMax time.Duration
+	// LogBuffer is how many syslog lines each device's recorder keeps. Default 4096.
+	LogBuffer int
 	// SmokeWindow is how far back the smoke check looks when the request gives no "since". Default 10m.
 	SmokeWindow time.Duration
 	XCTest      TestRunner
@@ -50,7 +53,7 @@ type Config struct {
 
 // Validate reports the first unusable setting.
 func (c Config) Validate() error {
-	if c.LogIdle < 0 || c.LogMax < 0 || c.SmokeWindow < 0 {
+	if c.LogIdle < 0 || c.LogMax < 0 || c.SmokeWindow < 0 || c.LogBuffer < 0 {
 		return errors.New("ios driver: negative duration")
 	}
 	if c.SocketAddress != "" && !strings.Contains(c.SocketAddress, ":") {
@@ -61,8 +64,10 @@ func (c Config) Validate() error {
 
 // Driver talks to iOS devices through usbmuxd.
 type Driver struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	log  *slog.Logger
+	mu   sync.Mutex
+	recs map[string]*recorder // syslog recorders by UDID
 }
 
 var _ driver.Driver = (*Driver)(nil)
@@ -78,6 +83,9 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.LogMax == 0 {
 		cfg.LogMax = 3 * time.Second
 	}
+	if cfg.LogBuffer == 0 {
+		cfg.LogBuffer = 4096
+	}
 	if cfg.SmokeWindow == 0 {
 		cfg.SmokeWindow = 10 * time.Minute
 	}
@@ -91,7 +99,7 @@ func New(cfg Config) (*Driver, error) {
 	}
 	// go-ios logs through its own global logger; route it to ours, quietened to warnings.
 	golog.SetLogger(slog.New(levelHandler{cfg.Logger.Handler().WithAttrs([]slog.Attr{slog.String("component", "go-ios")}), slog.LevelWarn}))
-	return &Driver{cfg: cfg, log: cfg.Logger}, nil
+	return &Driver{cfg: cfg, log: cfg.Logger, recs: map[string]*recorder{}}, nil
 }
 
 type levelHandler struct {

@@ -91,6 +91,22 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
+func FuzzParseCrash(f *testing.F) {
+	for _, n := range []string{"shop-17.ips", "watchdog-16.ips", "legacy-14.crash", "garbage.txt"} {
+		b, err := os.ReadFile(filepath.Join("testdata", n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, _, err := iosdrv.ParseCrash(b)
+		if err == nil && c.Process == "" {
+			t.Fatalf("accepted a report without a process: %q", b)
+		}
+	})
+}
+
 func TestDriverDiscoverInfoHealth(t *testing.T) {
 	srv, drv := setup(t, 3, nil)
 	devs, err := drv.List(ctx(t))
@@ -175,6 +191,11 @@ func TestDriverInstallLogsCrashesSmoke(t *testing.T) {
 	}
 	p := mkIPA(t, ipa.Spec{BundleID: "com.fleetlens.shop", Name: "Shop", Version: "2.3", Build: "230"})
 	start := time.Now()
+	// Arm the recorder first, as the agent does at test start: install lines then arrive live.
+	if _, err := drv.Logs(ctx(t), clean.UDID(), start); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = drv.Close() })
 	for _, d := range []*usbmux.Device{crashy, clean} {
 		app, err := drv.Install(ctx(t), d.UDID(), p)
 		if err != nil || app.ID != "com.fleetlens.shop" || app.Version != "2.3" {

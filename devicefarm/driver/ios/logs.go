@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/danielpaulus/go-ios/ios/crashreport"
@@ -21,59 +22,151 @@ import (
 	"github.com/fleetlens/fleetlens/devicefarm/driver"
 )
 
-// Logs captures the syslog relay: the device's recent backlog, then the live stream until it
-// has been quiet for LogIdle (or LogMax passed), keeping lines stamped at or after since.
+// Logs returns the syslog lines stamped at or after since. The first call for a device starts
+// a background recorder on syslog_relay (a real device relays only live lines), so later calls
+// see everything since then: call Logs once at the start of a test to arm it. Each call waits
+// until the stream has been quiet for LogIdle (at most LogMax) so in-flight lines arrive.
 func (d *Driver) Logs(ctx context.Context, serial string, since time.Time) (string, error) {
-	return call(ctx, d, "syslog", serial, func(reg func(io.Closer)) (string, error) {
+	rec, err := d.recorderFor(ctx, serial)
+	if err != nil {
+		return "", err
+	}
+	idle := time.NewTicker(d.cfg.LogIdle / 3)
+	defer idle.Stop()
+	deadline := time.Now().Add(d.cfg.LogMax)
+	for {
+		last, ended := rec.state()
+		if ended || time.Since(last) >= d.cfg.LogIdle || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("ios: syslog on %s: %w", serial, ctx.Err())
+		case <-idle.C:
+		}
+	}
+	out := rec.since(since)
+	if _, ended := rec.state(); ended && !d.present(serial) {
+		return out, fmt.Errorf("ios: syslog on %s: stream cut: %w", serial, driver.ErrDeviceGone)
+	}
+	return out, nil
+}
+
+type logLine struct {
+	at   time.Time
+	text string
+}
+
+// recorder keeps the last LogBuffer syslog lines of one device.
+type recorder struct {
+	mu    sync.Mutex
+	lines []logLine
+	next  int
+	max   int
+	last  time.Time
+	ended bool
+	stop  func()
+}
+
+func (r *recorder) add(l logLine) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last = time.Now()
+	if len(r.lines) < r.max {
+		r.lines = append(r.lines, l)
+		return
+	}
+	r.lines[r.next] = l
+	r.next = (r.next + 1) % r.max
+}
+
+func (r *recorder) state() (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last, r.ended
+}
+
+func (r *recorder) since(t time.Time) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cutoff := t.Truncate(time.Second)
+	var b strings.Builder
+	for _, l := range append(append([]logLine(nil), r.lines[r.next:]...), r.lines[:r.next]...) {
+		if !l.at.Before(cutoff) {
+			b.WriteString(l.text)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// recorderFor returns the device's running recorder or starts one.
+func (d *Driver) recorderFor(ctx context.Context, serial string) (*recorder, error) {
+	d.mu.Lock()
+	rec, ok := d.recs[serial]
+	d.mu.Unlock()
+	if ok {
+		if _, ended := rec.state(); !ended {
+			return rec, nil
+		}
+	}
+	conn, err := call(ctx, d, "syslog", serial, func(reg func(io.Closer)) (*syslog.Connection, error) {
 		e, err := d.entry(serial)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		conn, err := syslog.New(e)
+		c, err := syslog.New(e)
 		if err != nil {
-			return "", fmt.Errorf("start syslog_relay: %w", err)
+			return nil, fmt.Errorf("start syslog_relay: %w", err)
 		}
-		reg(conn)
-		defer conn.Close()
-		lines := make(chan string, 256)
-		go func() {
-			defer close(lines)
-			for {
-				m, err := conn.ReadLogMessage()
-				if err != nil {
-					return
-				}
-				lines <- m
-			}
-		}()
-		var out strings.Builder
-		idle := time.NewTimer(d.cfg.LogIdle)
-		deadline := time.NewTimer(d.cfg.LogMax)
-		defer idle.Stop()
-		defer deadline.Stop()
-		cutoff := since.Truncate(time.Second)
-		for {
-			select {
-			case m, ok := <-lines:
-				if !ok {
-					if !d.present(serial) {
-						return out.String(), fmt.Errorf("syslog stream cut: %w", driver.ErrDeviceGone)
-					}
-					return out.String(), nil
-				}
-				m = strings.TrimRight(m, "\x00\n")
-				if t, ok := syslogTime(m, time.Now()); !ok || !t.Before(cutoff) {
-					out.WriteString(m)
-					out.WriteByte('\n')
-				}
-				idle.Reset(d.cfg.LogIdle)
-			case <-idle.C:
-				return out.String(), nil
-			case <-deadline.C:
-				return out.String(), nil
-			}
-		}
+		reg(c)
+		return c, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	rec = &recorder{max: d.cfg.LogBuffer, last: time.Now(), stop: func() { _ = conn.Close() }}
+	d.mu.Lock()
+	if old, ok := d.recs[serial]; ok {
+		old.stop()
+	}
+	d.recs[serial] = rec
+	d.mu.Unlock()
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				d.log.Error("go-ios panicked reading syslog", "udid", serial, "panic", r)
+			}
+			rec.mu.Lock()
+			rec.ended = true
+			rec.mu.Unlock()
+			_ = conn.Close()
+		}()
+		for {
+			m, err := conn.ReadLogMessage()
+			if err != nil {
+				return
+			}
+			m = strings.TrimRight(m, "\x00\n")
+			at, ok := syslogTime(m, time.Now())
+			if !ok {
+				at = time.Now()
+			}
+			rec.add(logLine{at: at, text: m})
+		}
+	}()
+	return rec, nil
+}
+
+// Close stops every syslog recorder.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for s, r := range d.recs {
+		r.stop()
+		delete(d.recs, s)
+	}
+	return nil
 }
 
 // syslogTime reads the BSD syslog stamp ("Dec  1 22:03:03"), which has no year: the year is

@@ -192,7 +192,7 @@ func BenchmarkSimulatorRSS(b *testing.B) {
 
 func childRSS(b *testing.B, n int) float64 {
 	sock := filepath.Join(b.TempDir(), "child.sock")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSimChild$")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "FLEETLENS_SIM_CHILD="+strconv.Itoa(n), "FLEETLENS_SIM_SOCKET="+sock)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -222,20 +222,20 @@ func childRSS(b *testing.B, n int) float64 {
 	return 0
 }
 
-// TestSimChild is the simulator process of BenchmarkSimulatorRSS; it does nothing unless
-// that benchmark started it.
-func TestSimChild(t *testing.T) {
-	n, err := strconv.Atoi(os.Getenv("FLEETLENS_SIM_CHILD"))
-	if err != nil {
-		return
+// TestMain turns this test binary into the simulator process of BenchmarkSimulatorRSS when
+// that benchmark re-executes it; otherwise it runs the tests.
+func TestMain(m *testing.M) {
+	if n, err := strconv.Atoi(os.Getenv("FLEETLENS_SIM_CHILD")); err == nil {
+		srv, err := usbmux.NewServer(usbmux.Config{SocketPath: os.Getenv("FLEETLENS_SIM_SOCKET"), Count: n, Seed: "rss"})
+		if err == nil {
+			err = srv.Start(context.Background())
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		fmt.Println("ready")
+		select {} // killed by the benchmark
 	}
-	srv, err := usbmux.NewServer(usbmux.Config{SocketPath: os.Getenv("FLEETLENS_SIM_SOCKET"), Count: n, Seed: "rss"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Println("ready")
-	select {} // killed by the benchmark
+	os.Exit(m.Run())
 }
