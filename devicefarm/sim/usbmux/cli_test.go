@@ -1,10 +1,14 @@
 package usbmux_test
 
 import (
-	"github.com/fleetlens/fleetlens/devicefarm/sim/usbmux/ipa"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleetlens/fleetlens/devicefarm/sim/usbmux"
+	"github.com/fleetlens/fleetlens/devicefarm/sim/usbmux/ipa"
 )
 
 func TestCLIIdeviceID(t *testing.T) {
@@ -111,5 +115,35 @@ func TestCLIIdeviceInstallerList(t *testing.T) {
 	out, err = tool(t, 15*time.Second, "ideviceinstaller", "-u", d.UDID(), "-l", "-o", "list_system")
 	if err != nil || !strings.Contains(out, "com.apple.mobilesafari, ") {
 		t.Fatalf("list_system: %v %q", err, out)
+	}
+}
+
+func TestCLIIdeviceCrashReport(t *testing.T) {
+	srv := startSim(t, 1, func(c *usbmux.Config) { c.CrashOnOSVersion = "15.8" })
+	d := srv.Devices()[0]
+	if err := install(t, entry(t, d.UDID()), buildIPA(t, ipa.Spec{BundleID: "com.fleetlens.shop", Name: "Shop"})); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out, err := tool(t, 15*time.Second, "idevicecrashreport", "-u", d.UDID(), "-k", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "Shop-*.ips"))
+	if len(files) != 1 {
+		t.Fatalf("idevicecrashreport copied %v:\n%s", files, out)
+	}
+	b, _ := os.ReadFile(files[0])
+	if !strings.Contains(string(b), `"procName" : "Shop"`) && !strings.Contains(string(b), `"procName": "Shop"`) {
+		t.Errorf("copied report content:\n%s", b)
+	}
+	if len(d.CrashLogs()) != 1 {
+		t.Errorf("-k (keep) removed the report from the device")
+	}
+	if _, err := tool(t, 15*time.Second, "idevicecrashreport", "-u", d.UDID(), t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(d.CrashLogs()); n != 0 {
+		t.Errorf("without -k the report stays on the device (%d left)", n)
 	}
 }
