@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -134,10 +135,24 @@ func ConnectionFromDSN(dsn string) (Connection, error) {
 	if c.Database == "" {
 		return Connection{}, errors.New("export: DSN names no database")
 	}
-	if c.User == "" {
-		c.User = GrafanaLogin
+	if !namesUser(dsn) {
+		c.User = GrafanaLogin // not the OS user pgconn defaults to
 	}
 	return c, nil
+}
+
+// namesUser reports whether the DSN itself names a user (pgconn fills in $PGUSER or the
+// OS user otherwise, which is nobody Grafana should log in as).
+func namesUser(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return u.User != nil && u.User.Username() != ""
+	}
+	for _, f := range strings.Fields(dsn) {
+		if strings.HasPrefix(f, "user=") && len(f) > len("user=") {
+			return true
+		}
+	}
+	return false
 }
 
 // HasPassword reports whether dsn carries a password (which Export leaves out).
