@@ -27,6 +27,7 @@ import (
 
 	"github.com/fleetlens/fleetlens/devicefarm/driver"
 	"github.com/fleetlens/fleetlens/devicefarm/sim/catalog"
+	"github.com/fleetlens/fleetlens/sdk-hooks/device"
 )
 
 // TestRunner runs XCTest bundles (testmanagerd over DTX). It is the slot the XCTest issue
@@ -244,6 +245,13 @@ func (d *Driver) Info(ctx context.Context, serial string) (driver.Device, error)
 		}
 		if m, ok := modelOf(str("HardwareModel"), dev.ProductType); ok {
 			dev.Model, dev.RAMMB, dev.CPUCores, dev.CPUMaxMHz, dev.Screen = m.Name, m.RAMMB, m.CPUCores, m.CPUMaxMHz, m.Screen
+		}
+		// The same classes the SDK and collector derive (SPEC §4: Sentry tier, device-year-class).
+		prof := device.Profile{Platform: device.IOS, Manufacturer: "Apple", Model: dev.ProductType, ModelName: dev.Model,
+			OSVersion: dev.OSVersion, RAMMB: dev.RAMMB, CPUCores: dev.CPUCores, CPUMaxMHz: dev.CPUMaxMHz}
+		dev.Props["device.tier"] = string(prof.Tier())
+		if dev.RAMMB > 0 {
+			dev.Props["device.year_class"] = strconv.Itoa(prof.YearClass())
 		}
 		return dev, nil
 	})

@@ -128,6 +128,9 @@ func TestDriverDiscoverInfoHealth(t *testing.T) {
 	if info.ProductType != sd.ProductType() || !strings.Contains(info.ProductType, ",") || info.Model != m.Name || info.OSVersion != sd.Instance().OSVersion || info.RAMMB != m.RAMMB || info.CPUCores != m.CPUCores || info.Props["HardwareModel"] != m.HardwareModel {
 		t.Errorf("Info = %+v, want model %+v", info, m)
 	}
+	if info.Props["device.tier"] == "" || info.Props["device.tier"] == "unknown" || info.Props["device.year_class"] == "" {
+		t.Errorf("Info lacks tier/year class: %v %v", info.Props["device.tier"], info.Props["device.year_class"])
+	}
 	h, err := drv.Health(ctx(t), sd.UDID())
 	if err != nil {
 		t.Fatal(err)
