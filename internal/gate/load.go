@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -64,6 +65,11 @@ func Load(ctx context.Context, pool *pgxpool.Pool, req Request, pol *Policy) (*I
 		return nil, err
 	}
 	q := query.New(pool)
+	step := time.Now()
+	lap := func(what string) {
+		slog.Debug("gate: load", "step", what, "took", time.Since(step))
+		step = time.Now()
+	}
 	in := &Input{App: req.App, Now: now, Baseline: ReleaseData{Release: req.Baseline}, Candidate: ReleaseData{Release: req.Candidate}}
 
 	// Arrival curve of the baseline: the delay within which the policy's share of its data
@@ -73,6 +79,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, req Request, pol *Policy) (*I
 		return nil, err
 	}
 	in.Baseline.Delays = delays
+	lap("arrival delays")
 	d := time.Duration(0)
 	if len(delays) > 0 {
 		slices.Sort(delays)
@@ -87,6 +94,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, req Request, pol *Policy) (*I
 			return nil, err
 		}
 	}
+	lap("counts")
 	if in.Baseline.Sessions == 0 && len(in.Baseline.Strata) == 0 {
 		return nil, usagef("baseline %s of %s has no field data before %s: choose a baseline release that has shipped",
 			req.Baseline, req.App, in.Horizon.Format(time.RFC3339))
@@ -96,6 +104,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, req Request, pol *Policy) (*I
 			return nil, err
 		}
 	}
+	lap("samples")
 	for _, p := range []struct {
 		rel string
 		dst *[]CompatCell
@@ -106,6 +115,7 @@ func Load(ctx context.Context, pool *pgxpool.Pool, req Request, pol *Policy) (*I
 		}
 		*p.dst = cells
 	}
+	lap("compat")
 	return in, nil
 }
 
