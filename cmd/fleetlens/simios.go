@@ -21,6 +21,7 @@ func newSimIOSCmd() *cobra.Command {
 		socket     string
 		seed       string
 		crashOnOS  string
+		crashApp   string
 		lowBattery int
 		flaky      int
 		slowTLS    time.Duration
@@ -36,7 +37,7 @@ syslog_relay, diagnostics_relay and the crash report services. go-ios and libimo
 USBMUXD_SOCKET_ADDRESS points at the socket. Runs until Ctrl-C.`,
 		Example: `  fleetlens sim ios --count 10 --socket /tmp/usbmuxd.sock
   export USBMUXD_SOCKET_ADDRESS=UNIX:///tmp/usbmuxd.sock; idevice_id -l
-  fleetlens sim ios --count 200 --socket /tmp/mux.sock --crash-on-os 17.6 --low-battery 5 --flaky 3`,
+  fleetlens sim ios --count 200 --socket /tmp/mux.sock --crash-on-os 17.6 --crash-app com.example.shop --low-battery 5 --flaky 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if socket == "" {
@@ -50,7 +51,7 @@ USBMUXD_SOCKET_ADDRESS points at the socket. Runs until Ctrl-C.`,
 				return withExitCode(2, fmt.Errorf("--low-battery %d / --flaky %d must be within 0..--count %d", lowBattery, flaky, count))
 			}
 			srv, err := usbmux.NewServer(usbmux.Config{
-				SocketPath: abs, Count: count, Seed: seed, CrashOnOSVersion: crashOnOS, Logger: slog.Default(),
+				SocketPath: abs, Count: count, Seed: seed, CrashOnOSVersion: crashOnOS, CrashApp: crashApp, Logger: slog.Default(),
 			})
 			if err != nil {
 				return withExitCode(2, err)
@@ -100,6 +101,7 @@ USBMUXD_SOCKET_ADDRESS points at the socket. Runs until Ctrl-C.`,
 	c.Flags().StringVar(&socket, "socket", "", "Unix socket path for the simulated usbmuxd (required)")
 	c.Flags().StringVar(&seed, "seed", "fleetlens", "varies the UDIDs so two fleets never collide")
 	c.Flags().StringVar(&crashOnOS, "crash-on-os", "", "apps installed on devices running this iOS version crash (e.g. 17.6)")
+	c.Flags().StringVar(&crashApp, "crash-app", "", "with --crash-on-os: only this bundle id crashes")
 	c.Flags().IntVar(&lowBattery, "low-battery", 0, "this many devices report 4% battery, discharging")
 	c.Flags().IntVar(&flaky, "flaky", 0, "this many devices drop off the bus mid-install (back after 5s)")
 	c.Flags().DurationVar(&slowTLS, "slow-tls", 0, "stall every TLS handshake this long")

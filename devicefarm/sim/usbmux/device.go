@@ -22,6 +22,8 @@ type Faults struct {
 	// CrashAfterInstall makes every installed app leave a crash report (.ips) right after
 	// installation, as an app crashing at first launch on this OS version would.
 	CrashAfterInstall bool
+	// CrashApp limits CrashAfterInstall to one bundle id; empty means every app.
+	CrashApp string
 	// BatteryLevel overrides the battery percentage (1-100); 0 keeps the simulated default.
 	BatteryLevel int
 	// NotCharging reports the battery as discharging on battery power.
@@ -119,6 +121,7 @@ func newDevice(s *Server, id int, inst catalog.Instance) *Device {
 	d.syslog = newLogBook(d)
 	if s.cfg.CrashOnOSVersion != "" && inst.OSVersion == s.cfg.CrashOnOSVersion {
 		d.faults.CrashAfterInstall = true
+		d.faults.CrashApp = s.cfg.CrashApp
 	}
 	return d
 }

@@ -36,6 +36,7 @@
 //	d.Apps(); d.CrashLogs(); d.InjectCrash("MyApp", "EXC_BAD_ACCESS", "SIGSEGV"); d.Log(proc, level, msg)
 //	err = srv.Shutdown(ctx)
 //
-// Config.CrashOnOSVersion turns on CrashAfterInstall for every device on that iOS version: the
-// "crash a given app on a given OS version" scenario of the farm demo.
+// Config.CrashOnOSVersion (with Config.CrashApp to name one bundle id) turns on
+// CrashAfterInstall for every device on that iOS version: the "crash a given app on a given OS
+// version" scenario of the farm demo.
 package usbmux

@@ -282,14 +282,16 @@ func TestGoIOSDiagnostics(t *testing.T) {
 }
 
 func TestGoIOSCrashReports(t *testing.T) {
-	srv := startSim(t, 1, func(c *usbmux.Config) { c.CrashOnOSVersion = "15.8" })
+	srv := startSim(t, 1, func(c *usbmux.Config) { c.CrashOnOSVersion, c.CrashApp = "15.8", "com.fleetlens.shop" })
 	d := srv.Devices()[0]
 	e := entry(t, d.UDID())
-	if err := install(t, e, buildIPA(t, ipa.Spec{BundleID: "com.fleetlens.shop", Name: "Shop"})); err != nil {
-		t.Fatal(err)
+	for _, bid := range []string{"com.fleetlens.shop", "com.fleetlens.other"} { // only the first crashes
+		if err := install(t, e, buildIPA(t, ipa.Spec{BundleID: bid, Name: bid[strings.LastIndex(bid, ".")+1:]})); err != nil {
+			t.Fatal(err)
+		}
 	}
 	files, err := crashreport.ListReports(e, "*")
-	if err != nil || len(files) != 1 || !strings.HasPrefix(files[0], "Shop-") || !strings.HasSuffix(files[0], ".ips") {
+	if err != nil || len(files) != 1 || !strings.HasPrefix(files[0], "shop-") || !strings.HasSuffix(files[0], ".ips") {
 		t.Fatalf("ListReports = %v, %v", files, err)
 	}
 	dir := t.TempDir()

@@ -317,7 +317,7 @@ func (d *Device) finishInstall(c net.Conn, info map[string]any, got int64, sum h
 	}
 	d.mu.Lock()
 	d.apps[bid] = a
-	crash := d.faults.CrashAfterInstall
+	crash := d.faults.CrashAfterInstall && (d.faults.CrashApp == "" || d.faults.CrashApp == bid)
 	d.mu.Unlock()
 	d.Log("installd", "Notice", fmt.Sprintf("0x16f7a3000 -[MIClientConnection _doBackgroundInstallationForPath:withOptions:completion:]: Install Successful for (Placeholder:%s); Staging: /var/mobile/Media/PublicStaging; Final: /private/var/containers/Bundle/Application", bid))
 	d.Log("SpringBoard", "Notice", fmt.Sprintf("[%s] Application installed: version %s (%s)", bid, a.Version, a.Build))

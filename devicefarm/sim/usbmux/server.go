@@ -47,6 +47,8 @@ type Config struct {
 	// CrashOnOSVersion, if set, makes apps installed on devices running that ProductVersion
 	// leave a crash report right after installation (Faults.CrashAfterInstall).
 	CrashOnOSVersion string
+	// CrashApp limits CrashOnOSVersion to one bundle id; empty means every app.
+	CrashApp string
 	// HandshakeTimeout bounds a TLS handshake; a client that stalls is cut after it. Default 10s.
 	HandshakeTimeout time.Duration
 	// RestartDelay is how long a device restarted through diagnostics_relay stays away. Default 2s.
