@@ -20,6 +20,7 @@ type PKI struct {
 	RootCertPEM, RootKeyPEM     []byte
 	HostCertPEM, HostKeyPEM     []byte
 	DeviceCertPEM, DeviceKeyPEM []byte
+	DevicePublicKeyPEM          []byte // lockdown's DevicePublicKey: PKCS#1 "RSA PUBLIC KEY"
 	deviceTLS                   tls.Certificate
 	hostCert                    *x509.Certificate
 	rootCert                    *x509.Certificate
@@ -77,13 +78,14 @@ func NewPKI() (*PKI, error) {
 		return nil, fmt.Errorf("pki: device certificate: %w", err)
 	}
 	p := &PKI{
-		RootCertPEM:   certPEM(rootDER),
-		RootKeyPEM:    keyPEM(rootKey),
-		HostCertPEM:   certPEM(hostDER),
-		HostKeyPEM:    keyPEM(hostKey),
-		DeviceCertPEM: certPEM(devDER),
-		DeviceKeyPEM:  keyPEM(devKey),
-		rootCert:      rootCert,
+		RootCertPEM:        certPEM(rootDER),
+		RootKeyPEM:         keyPEM(rootKey),
+		HostCertPEM:        certPEM(hostDER),
+		HostKeyPEM:         keyPEM(hostKey),
+		DeviceCertPEM:      certPEM(devDER),
+		DeviceKeyPEM:       keyPEM(devKey),
+		DevicePublicKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&devKey.PublicKey)}),
+		rootCert:           rootCert,
 	}
 	if p.hostCert, err = x509.ParseCertificate(hostDER); err != nil {
 		return nil, fmt.Errorf("pki: parse host certificate: %w", err)

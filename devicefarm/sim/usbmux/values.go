@@ -2,7 +2,6 @@ package usbmux
 
 import (
 	"crypto/sha256"
-	"encoding/pem"
 	"strings"
 	"time"
 )
@@ -116,10 +115,7 @@ func (d *Device) mainValues() map[string]any {
 	if strings.Contains(m.SoC, "A9") || strings.Contains(m.SoC, "A10") || strings.Contains(m.SoC, "A11") {
 		arch = "arm64"
 	}
-	pub := d.srv.pki.DeviceCertPEM
-	if blk, _ := pem.Decode(pub); blk != nil {
-		pub = pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: blk.Bytes[:min(len(blk.Bytes), 270)]})
-	}
+	pub := d.srv.pki.DevicePublicKeyPEM
 	now := time.Now()
 	_, offset := now.Zone()
 	imei := sha256.Sum256([]byte(d.inst.Serial))
