@@ -174,6 +174,7 @@ type panelSpec struct {
 	decimals   *int
 	extra      map[string]any // merged into options
 	custom     map[string]any // merged into fieldConfig.defaults.custom
+	mappings   []any          // fieldConfig.defaults.mappings (value -> text/colour)
 }
 
 type threshold struct {
@@ -214,6 +215,9 @@ func (s panelSpec) build(id int, pos GridPos) *Panel {
 	}
 	if s.max != nil {
 		defaults["max"] = *s.max
+	}
+	if s.mappings != nil {
+		defaults["mappings"] = s.mappings
 	}
 	if s.decimals != nil {
 		defaults["decimals"] = *s.decimals

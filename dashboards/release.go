@@ -76,7 +76,7 @@ func releaseHealth() *Dashboard {
 	anrT := []threshold{{"green", nil}, {"red", f(ANRRateGuardrail)}}
 	return newDashboard("fleetlens-release-health", "fleetlens · Release health",
 		"Crash-free sessions, crash and ANR rates against the Android-vitals guardrails (1.09% / 0.47% overall, 8% per model), latest gate verdicts.",
-		[]panelSpec{
+		append([]panelSpec{
 			row("Candidate vs baseline (whole time range)"),
 			{kind: "stat", title: "Crash-free sessions", unit: "percent", decimals: i(2), w: 6, h: 5,
 				columns:    []string{"metric", "value"},
@@ -110,7 +110,7 @@ func releaseHealth() *Dashboard {
 					AND $__timeFilter(minute) AND @DIMS
 				GROUP BY 1, 2
 				ORDER BY 1, 2`},
-			row("Per model and gate"),
+			row("Per model and farm"),
 			{kind: "table", title: "Per-model crash and ANR rate (candidate) vs 8% guardrail", w: 12, h: 10,
 				columns:    []string{"model", "sessions", "crash rate %", "ANR rate %", "guardrail"},
 				thresholds: []threshold{{"green", nil}, {"red", f(PerModelGuardrail)}},
@@ -139,6 +139,6 @@ func releaseHealth() *Dashboard {
 				FROM r
 				ORDER BY greatest(crash, anr) DESC NULLS LAST, sessions DESC
 				LIMIT 100`)},
-			gateVerdictsPanel(),
-		})
+			farmVerdictsPanel(),
+		}, gatePanels()...))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fleetlens/fleetlens/collector/enrich"
 	"github.com/fleetlens/fleetlens/collector/store"
 	"github.com/fleetlens/fleetlens/devicefarm/schedule"
+	"github.com/fleetlens/fleetlens/internal/gate"
 	"github.com/fleetlens/fleetlens/sdk-hooks/semconv"
 )
 
@@ -22,7 +23,8 @@ import (
 // fleetlens SDK sends it, enriched by the collector's enricher and stored by its group-commit
 // writer (which maintains the rollups); farm runs are enqueued, claimed and reported through
 // devicefarm/schedule. Hosts, devices and health readings are INSERTed as the agent's
-// registration would (the agent has no exported registration API yet).
+// registration would (the agent has no exported registration API yet). The gate's verdict is
+// judged and saved by internal/gate.
 
 const (
 	seedApp      = "com.example.shop"
@@ -298,5 +300,20 @@ func seedFarm(t *testing.T, pool *pgxpool.Pool) {
 				t.Fatalf("farm run %d (%s %s) did not finish: %s", enq.RunID, rel, platform, state)
 			}
 		}
+	}
+}
+
+// seedGate judges the candidate against the baseline with the release gate and saves the
+// verdict, as `fleetlens gate` does.
+func seedGate(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	pol := gate.DefaultPolicy()
+	in, err := gate.Load(ctx, pool, gate.Request{App: seedApp, Candidate: seedCand, Baseline: seedBase}, pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gate.Save(ctx, pool, gate.Judge(in, pol)); err != nil {
+		t.Fatal(err)
 	}
 }

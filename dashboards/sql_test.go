@@ -39,6 +39,7 @@ func TestPanelsQueryTheSeededDatabase(t *testing.T) {
 	r := Range{From: now.Add(-3 * time.Hour).Truncate(time.Minute), To: now.Add(5 * time.Minute).Truncate(time.Minute), Interval: "5m"}
 	seedField(t, pool, r.From.Add(30*time.Minute), now.Add(-time.Minute))
 	seedFarm(t, pool)
+	seedGate(t, pool)
 	conn := grafanaConn(t, pool)
 
 	columns := map[string]map[int][]string{}
