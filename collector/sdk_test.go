@@ -125,6 +125,15 @@ func TestOTelSDKTraceExportersStoreEverySpanOnce(t *testing.T) {
 			}
 		})
 	}
+	// Each distinct resource is stored once and joins back to its spans.
+	var model string
+	if err := pool.QueryRow(ctx, `SELECT r.attributes->>'device.model.identifier' FROM spans s
+JOIN resources r ON r.app_id = s.app_id AND r.hash = s.resource_hash LIMIT 1`).Scan(&model); err != nil || model != "SM-A125F" {
+		t.Fatalf("resource join: %q, %v", model, err)
+	}
+	if got := count(t, pool, `SELECT count(*) FROM resources`); got != int64(len(cases)) {
+		t.Fatalf("%d resources stored, want one per release (%d)", got, len(cases))
+	}
 	if got := count(t, pool, `SELECT count(*) FROM releases WHERE app_id = 'com.example.shop'`); got != int64(len(cases)) {
 		t.Fatalf("releases recorded: %d, want %d", got, len(cases))
 	}

@@ -9,6 +9,7 @@
 package enrich
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"strconv"
 	"strings"
@@ -103,6 +104,7 @@ func (r *Rejects) Message(total int, what string) string {
 // resourceInfo is what every item of one resource shares.
 type resourceInfo struct {
 	json                               []byte
+	hash                               [16]byte
 	release, model, manufacturer       string
 	osName, osVersion                  string
 	session, deviceID                  string
@@ -164,6 +166,8 @@ func (e *Enricher) resource(attrs pcommon.Map) resourceInfo {
 		ri.reason = ReasonUTF8
 		return ri
 	}
+	sum := sha256.Sum256(ri.json)
+	copy(ri.hash[:], sum[:])
 	ri.release = str(attrs, semconv.ServiceVersion)
 	ri.model = firstStr(attrs, semconv.DeviceModelIdentifier, semconv.DeviceModelName)
 	ri.manufacturer = str(attrs, semconv.DeviceManufacturer)

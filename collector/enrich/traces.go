@@ -95,7 +95,7 @@ func (e *Enricher) span(r *store.SpanRow, app string, ri *resourceInfo, scope st
 	r.Release, r.Model, r.Manufacturer = ri.release, ri.model, ri.manufacturer
 	r.OSName, r.OSVersion = ri.osName, ri.osVersion
 	r.Tier, r.YearClass = ri.tier, ri.yearClass
-	r.Resource, r.Scope, r.ReceivedAt = ri.json, scope, now
+	r.Resource, r.ResourceHash, r.Scope, r.ReceivedAt = ri.json, ri.hash, scope, now
 	r.SessionID = firstStr(attrs, semconv.SessionID)
 	if r.SessionID == "" {
 		r.SessionID = ri.session

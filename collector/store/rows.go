@@ -34,9 +34,10 @@ type SpanRow struct {
 	RTTMS              float64 // < 0 when not measured (stored as NULL)
 	StartType          string
 	Slow               bool
-	Attributes         []byte // JSON object
-	Resource           []byte // JSON object, shared by the spans of one resource
-	SpanEvents         []byte // JSON array, nil when none
+	Attributes         []byte   // JSON object
+	Resource           []byte   // JSON object, shared by the spans of one resource (stored in resources)
+	ResourceHash       [16]byte // resources.hash of Resource
+	SpanEvents         []byte   // JSON array, nil when none
 	Scope              string
 	ReceivedAt         time.Time
 }
@@ -64,7 +65,8 @@ type EventRow struct {
 	Tier              string
 	YearClass         int16
 	Attributes        []byte
-	Resource          []byte
+	Resource          []byte   // stored once in resources
+	ResourceHash      [16]byte // resources.hash of Resource
 	Scope             string
 	ReceivedAt        time.Time
 }
@@ -75,11 +77,11 @@ var (
 		"parent_span_id", "name", "kind", "status_code", "status_message", "release", "model",
 		"manufacturer", "os_name", "os_version", "session_id", "category", "net_class",
 		"throughput_class", "net_type", "net_subtype", "tier", "year_class", "http_status", "rtt_ms",
-		"start_type", "slow", "attributes", "resource", "span_events", "scope", "received_at"}
+		"start_type", "slow", "attributes", "resource_hash", "span_events", "scope", "received_at"}
 	EventColumns = []string{"time", "app_id", "record_hash", "name", "class", "duration_ms",
 		"severity", "severity_text", "body", "trace_id", "span_id", "release", "model",
 		"manufacturer", "os_name", "os_version", "session_id", "net_class", "net_type", "tier",
-		"year_class", "attributes", "resource", "scope", "received_at"}
+		"year_class", "attributes", "resource_hash", "scope", "received_at"}
 )
 
 // approxSize is what a row costs in memory while queued, for the writer's budget.
@@ -110,7 +112,7 @@ func (r *SpanRow) values(dst []any) []any {
 		parent, r.Name, r.Kind, r.StatusCode, r.StatusMessage, r.Release, r.Model,
 		r.Manufacturer, r.OSName, r.OSVersion, r.SessionID, r.Category, r.NetClass,
 		r.ThroughputClass, r.NetType, r.NetSubtype, r.Tier, r.YearClass, r.HTTPStatus, rtt,
-		r.StartType, r.Slow, r.Attributes, r.Resource, evs, r.Scope, r.ReceivedAt)
+		r.StartType, r.Slow, r.Attributes, r.ResourceHash[:], evs, r.Scope, r.ReceivedAt)
 }
 
 func (r *EventRow) values(dst []any) []any {
@@ -127,7 +129,7 @@ func (r *EventRow) values(dst []any) []any {
 	return append(dst[:0], r.Time, r.AppID, r.RecordHash[:], r.Name, r.Class, dur,
 		r.Severity, r.SeverityText, r.Body, tid, sid, r.Release, r.Model,
 		r.Manufacturer, r.OSName, r.OSVersion, r.SessionID, r.NetClass, r.NetType, r.Tier,
-		r.YearClass, r.Attributes, r.Resource, r.Scope, r.ReceivedAt)
+		r.YearClass, r.Attributes, r.ResourceHash[:], r.Scope, r.ReceivedAt)
 }
 
 // SpanSource adapts rows to pgx.CopyFromSource; the baseline benchmark uses it too.

@@ -60,6 +60,7 @@ func (nopObserver) QueueBytes(int64)                            {}
 type Writer struct {
 	cfg     WriterConfig
 	pool    *pgxpool.Pool
+	res     *resourceCache
 	obs     WriterObserver
 	q       chan *request
 	budget  *semaphore.Weighted
@@ -95,7 +96,7 @@ func NewWriter(pool *pgxpool.Pool, cfg WriterConfig, obs WriterObserver) *Writer
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = time.Second
 	}
-	return &Writer{cfg: cfg, pool: pool, obs: obs, q: make(chan *request, 4096),
+	return &Writer{cfg: cfg, pool: pool, obs: obs, res: newResourceCache(100_000), q: make(chan *request, 4096),
 		budget: semaphore.NewWeighted(cfg.MaxQueueBytes), stop: make(chan struct{})}
 }
 
@@ -247,8 +248,12 @@ func (w *Writer) commit(spans []SpanRow, events []EventRow) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var ns, ne int
+	var newRes []resKey
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		var err error
+		if newRes, err = upsertResources(ctx, tx, w.res, spans, events); err != nil {
+			return err
+		}
 		if ns, err = insertSpans(ctx, tx, spans); err != nil {
 			return err
 		}
@@ -258,6 +263,7 @@ func (w *Writer) commit(spans []SpanRow, events []EventRow) error {
 	if err != nil {
 		return err
 	}
+	w.res.add(newRes)
 	w.obs.Committed(ns, ne, len(spans)-ns, len(events)-ne, time.Since(t0))
 	return nil
 }

@@ -10,6 +10,8 @@
 --                  category: counts and duration sums, maintained incrementally at ingest
 --   event_rollups  per minute x app x release x model x os_version x net_class x tier x
 --                  name x class: counts, maintained incrementally at ingest
+--   resources      each distinct OTLP resource (device + app build attributes) once per app;
+--                  spans.resource_hash / events.resource_hash point at it
 --   ingest_tokens  per-app bearer tokens, stored as SHA-256 digests only
 --
 -- Dimension values are never NULL: '' means "the client did not say" and 'unknown' is used
@@ -27,6 +29,17 @@ CREATE TABLE ingest_tokens (
     revoked_at  timestamptz                            -- NULL while valid
 );
 CREATE INDEX ingest_tokens_app ON ingest_tokens (app_id);
+
+-- A mobile process sends the same resource (device, OS, app build) with every batch; storing
+-- it once per app instead of in every span row cuts row width and COPY cost. Join with
+-- spans/events ON (app_id, resource_hash) = (app_id, hash) to see the raw resource.
+CREATE TABLE resources (
+    app_id      text        NOT NULL,
+    hash        bytea       NOT NULL,                  -- first 16 bytes of sha256(attributes as sent)
+    attributes  jsonb       NOT NULL,                  -- the resource's attributes (after scrubbing)
+    first_seen  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (app_id, hash)
+);
 
 CREATE TABLE spans (
     start_time       timestamptz      NOT NULL,
@@ -58,7 +71,7 @@ CREATE TABLE spans (
     start_type       text             NOT NULL,        -- app start: cold|warm|hot, else ''
     slow             boolean          NOT NULL,        -- excessive app start (cold>=5s, warm>=2s, hot>=1.5s)
     attributes       jsonb            NOT NULL,        -- the span's attributes as sent (after scrubbing)
-    resource         jsonb            NOT NULL,        -- the resource's attributes as sent (after scrubbing)
+    resource_hash    bytea            NOT NULL,        -- resources.hash of the span's resource
     span_events      jsonb,                            -- span events [{name,time,attributes}], NULL when none
     scope            text             NOT NULL,        -- instrumentation scope name
     received_at      timestamptz      NOT NULL,
@@ -92,7 +105,7 @@ CREATE TABLE events (
     tier             text        NOT NULL,
     year_class       smallint    NOT NULL,
     attributes       jsonb       NOT NULL,
-    resource         jsonb       NOT NULL,
+    resource_hash    bytea       NOT NULL,             -- resources.hash
     scope            text        NOT NULL,
     received_at      timestamptz NOT NULL,
     PRIMARY KEY (record_hash, time, app_id)
@@ -138,9 +151,9 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN NULL; -- superusers and existing members need no grant
 END $$;
 GRANT USAGE ON SCHEMA public TO fleetlens_reader;
-GRANT SELECT ON spans, events, span_rollups, event_rollups TO fleetlens_reader;
+GRANT SELECT ON spans, events, resources, span_rollups, event_rollups TO fleetlens_reader;
 GRANT SELECT (app_id, hint, created_at, revoked_at) ON ingest_tokens TO fleetlens_reader;
 
 ---- create above / drop below ----
 
-DROP TABLE IF EXISTS event_rollups, span_rollups, events, spans, ingest_tokens;
+DROP TABLE IF EXISTS event_rollups, span_rollups, events, spans, resources, ingest_tokens;
