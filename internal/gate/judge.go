@@ -3,8 +3,10 @@ package gate
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -102,33 +104,56 @@ func checks(in *Input, pol *Policy) []Check {
 			}
 		}
 	}
-	var out []Check
+	type job struct {
+		def MetricDef
+		mp  *MetricPolicy
+		k   Key
+	}
+	var jobs []job
 	for _, def := range metricList {
-		mp := pol.Metrics[def.ID]
-		if mp == nil {
-			continue
-		}
-		for k := range keys {
-			b, c := in.Baseline.Strata[k], in.Candidate.Strata[k]
-			if b == nil {
-				b = newStratum()
+		if mp := pol.Metrics[def.ID]; mp != nil {
+			for k := range keys {
+				jobs = append(jobs, job{def, mp, k})
 			}
-			if c == nil {
-				c = newStratum()
-			}
-			ch := Check{Metric: def.ID, Title: def.Title, Kind: def.Kind, Unit: def.Unit, Dim: k.Dim,
-				Stratum: k.String(), P: math.NaN(), Q: math.NaN()}
-			switch def.Kind {
-			case Distribution:
-				judgeDistribution(&ch, b, c, mp, pol, k)
-			case Proportion:
-				judgeProportion(&ch, b.Counts[def.ID], c.Counts[def.ID], mp, pol)
-			case Rate:
-				judgeRate(&ch, b.Counts[def.ID], c.Counts[def.ID], mp, pol)
-			}
-			out = append(out, ch)
 		}
 	}
+	// Checks are independent (each seeds its own bootstrap), so they run on every core;
+	// results keep the job order, and sortChecks orders them for the report.
+	out := make([]Check, len(jobs))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range max(1, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				j := jobs[i]
+				b, c := in.Baseline.Strata[j.k], in.Candidate.Strata[j.k]
+				if b == nil {
+					b = newStratum()
+				}
+				if c == nil {
+					c = newStratum()
+				}
+				ch := Check{Metric: j.def.ID, Title: j.def.Title, Kind: j.def.Kind, Unit: j.def.Unit, Dim: j.k.Dim,
+					Stratum: j.k.String(), P: math.NaN(), Q: math.NaN()}
+				switch j.def.Kind {
+				case Distribution:
+					judgeDistribution(&ch, b, c, j.mp, pol, j.k)
+				case Proportion:
+					judgeProportion(&ch, b.Counts[j.def.ID], c.Counts[j.def.ID], j.mp, pol)
+				case Rate:
+					judgeRate(&ch, b.Counts[j.def.ID], c.Counts[j.def.ID], j.mp, pol)
+				}
+				out[i] = ch
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	return out
 }
 
