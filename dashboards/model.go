@@ -58,6 +58,9 @@ type TimeRangeJSON struct {
 type Link struct {
 	Title       string   `json:"title"`
 	Type        string   `json:"type"`
+	Icon        string   `json:"icon"`
+	Tooltip     string   `json:"tooltip"`
+	TargetBlank bool     `json:"targetBlank"`
 	Tags        []string `json:"tags"`
 	AsDropdown  bool     `json:"asDropdown"`
 	IncludeVars bool     `json:"includeVars"`
@@ -115,7 +118,7 @@ type Panel struct {
 	FieldConfig *FieldConfig   `json:"fieldConfig,omitempty"`
 	Options     map[string]any `json:"options,omitempty"`
 	Collapsed   *bool          `json:"collapsed,omitempty"`
-	Panels      []*Panel       `json:"panels,omitempty"` // a row's collapsed panels (unused: rows stay open)
+	Panels      *[]*Panel      `json:"panels,omitempty"` // a row's collapsed panels (rows stay open: empty)
 
 	columns []string // table/stat: the columns the query returns, in order (tests check them)
 }
@@ -191,7 +194,7 @@ func (s panelSpec) build(id int, pos GridPos) *Panel {
 	p := &Panel{ID: id, Type: s.kind, Title: s.title, Description: s.desc, GridPos: pos, columns: s.columns}
 	if s.kind == "row" {
 		p.Collapsed = new(bool)
-		p.Panels = []*Panel{}
+		p.Panels = &[]*Panel{}
 		return p
 	}
 	format := s.format
@@ -250,10 +253,17 @@ func (s panelSpec) build(id int, pos GridPos) *Panel {
 		options["colorMode"] = "value"
 		options["graphMode"] = "none"
 		options["textMode"] = "value_and_name"
+		options["justifyMode"] = "auto"
+		options["orientation"] = "auto"
+		options["wideLayout"] = true
+		options["showPercentChange"] = false
+		options["percentChangeColorMode"] = "standard"
 	case "table":
 		custom["align"] = "auto"
 		custom["cellOptions"] = map[string]any{"type": "color-text"}
+		custom["inspect"] = false
 		options["showHeader"] = true
+		options["frameIndex"] = 0
 		options["cellHeight"] = "sm"
 	case "status-history":
 		custom["fillOpacity"] = 80
@@ -261,7 +271,8 @@ func (s panelSpec) build(id int, pos GridPos) *Panel {
 		defaults["color"] = map[string]any{"mode": "thresholds"}
 		options["showValue"] = "never"
 		options["rowHeight"] = 0.9
-		options["legend"] = map[string]any{"displayMode": "list", "placement": "bottom", "showLegend": true}
+		options["legend"] = map[string]any{"displayMode": "list", "placement": "bottom", "showLegend": true, "calcs": []string{}}
+		options["tooltip"] = map[string]any{"mode": "single", "sort": "none"}
 	}
 	for k, v := range s.custom {
 		custom[k] = v

@@ -61,7 +61,7 @@ ORDER BY 1`
 func queryVar(name, label, desc, query string, multi bool) *Variable {
 	v := &Variable{Name: name, Label: label, Description: desc, Type: "query", Datasource: ds,
 		Query: query, Definition: query, Refresh: 2, Multi: multi, IncludeAll: multi,
-		Current: map[string]any{}, Options: []*Option{}}
+		Current: map[string]any{"selected": false, "text": "", "value": ""}, Options: []*Option{}}
 	if multi {
 		v.Current = allCurrent()
 	}
@@ -103,7 +103,7 @@ func newDashboard(uid, title, desc string, specs []panelSpec) *Dashboard {
 			"builtIn": 1, "datasource": map[string]any{"type": "grafana", "uid": "-- Grafana --"},
 			"enable": true, "hide": true, "iconColor": "rgba(0, 211, 255, 1)",
 			"name": "Annotations & Alerts", "type": "dashboard"}}},
-		Links: []Link{{Title: "fleetlens", Type: "dashboards", Tags: []string{"fleetlens"},
+		Links: []Link{{Title: "fleetlens", Type: "dashboards", Icon: "external link", Tooltip: "The other fleetlens dashboards", Tags: []string{"fleetlens"},
 			AsDropdown: true, IncludeVars: true, KeepTime: true}},
 		Templating: Templating{List: variables()},
 		Panels:     layout(specs),
