@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,7 +65,7 @@ func (d *Device) command(ctx context.Context, args []string, stdin io.Reader, ou
 		return 0
 	case "cat":
 		code := 0
-		for _, p := range args[1:] {
+		for _, p := range d.expandGlobs(args[1:]) {
 			if s, ok := d.readFile(p); ok {
 				w(s)
 			} else {
@@ -373,4 +374,36 @@ func (d *Device) screencap(args []string, out, errw io.Writer) int {
 	}
 	_, _ = out.Write(buf.Bytes())
 	return 0
+}
+
+// expandGlobs expands shell globs against the /sys CPU files and pushed files, as sh would.
+func (d *Device) expandGlobs(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if !strings.ContainsAny(a, "*?[") {
+			out = append(out, a)
+			continue
+		}
+		var cands []string
+		for i := 0; i < d.inst.Model.CPUCores; i++ {
+			cands = append(cands, fmt.Sprintf("/sys/devices/system/cpu/cpu%d/cpufreq/cpuinfo_max_freq", i))
+		}
+		d.mu.Lock()
+		for p := range d.files {
+			cands = append(cands, p)
+		}
+		d.mu.Unlock()
+		var hits []string
+		for _, c := range cands {
+			if ok, _ := path.Match(a, c); ok {
+				hits = append(hits, c)
+			}
+		}
+		if len(hits) == 0 {
+			hits = []string{a} // sh passes an unmatched glob through literally
+		}
+		sort.Slice(hits, func(i, j int) bool { return len(hits[i]) < len(hits[j]) || len(hits[i]) == len(hits[j]) && hits[i] < hits[j] })
+		out = append(out, hits...)
+	}
+	return out
 }

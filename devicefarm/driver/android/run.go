@@ -1,0 +1,220 @@
+package android
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fleetlens/fleetlens/devicefarm/driver"
+)
+
+// ErrRunAborted: the instrumentation run ended before all tests ran (process crash, ANR,
+// runner failure). Results already reported stand.
+var ErrRunAborted = errors.New("instrumentation run aborted")
+
+const defaultRunner = "androidx.test.runner.AndroidJUnitRunner"
+
+// shellQuote quotes s for the device's /system/bin/sh.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-/#,:=@%+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// instrumentCmd builds `am instrument -w -r [-e k v]... PKG/RUNNER`.
+func instrumentCmd(req driver.RunRequest) (string, error) {
+	if req.TestAppID == "" {
+		return "", fmt.Errorf("android: run request for %s has no TestAppID (instrumentation package)", req.AppID)
+	}
+	runner := req.Runner
+	if runner == "" {
+		runner = defaultRunner
+	}
+	parts := []string{"am", "instrument", "-w", "-r"}
+	keys := make([]string, 0, len(req.Args))
+	for k := range req.Args {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "class" && len(req.Tests) > 0 {
+			continue
+		}
+		parts = append(parts, "-e", shellQuote(k), shellQuote(req.Args[k]))
+	}
+	if len(req.Tests) > 0 {
+		sel := make([]string, len(req.Tests))
+		for i, t := range req.Tests {
+			sel[i] = t.Class
+			if t.Method != "" {
+				sel[i] += "#" + t.Method
+			}
+		}
+		parts = append(parts, "-e", "class", shellQuote(strings.Join(sel, ",")))
+	}
+	parts = append(parts, shellQuote(req.TestAppID+"/"+runner))
+	return strings.Join(parts, " "), nil
+}
+
+// RunTests runs instrumentation, streaming results to onResult as each test ends. A device
+// that drops off mid-run returns an error wrapping driver.ErrDeviceGone; a crash or ANR
+// returns ErrRunAborted after reporting the test that was running as an error.
+func (d *Driver) RunTests(ctx context.Context, serial string, req driver.RunRequest, onResult func(driver.TestResult)) error {
+	cmd, err := instrumentCmd(req)
+	if err != nil {
+		return err
+	}
+	f, err := d.features(ctx, serial)
+	if err != nil {
+		return err
+	}
+	if !f["shell_v2"] {
+		return fmt.Errorf("android %s: instrumentation needs shell v2 (Android 7+) in this driver", serial)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var timedOut error
+	var timer *time.Timer
+	if req.TestTimeout > 0 {
+		timer = time.AfterFunc(req.TestTimeout, func() {
+			timedOut = fmt.Errorf("android %s: a test ran longer than %v", serial, req.TestTimeout)
+			cancel()
+		})
+		defer timer.Stop()
+	}
+	starts := map[driver.TestCase]time.Time{}
+	p := newInstrParser(func(r driver.TestResult) {
+		if d.cfg.CaptureLogcat {
+			if t0, ok := starts[r.TestCase]; ok {
+				lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
+				r.Logcat, _ = d.Logs(lctx, serial, t0.Add(-time.Second))
+				lcancel()
+			}
+		}
+		if onResult != nil {
+			onResult(r)
+		}
+	})
+	p.onStart = func(tc driver.TestCase) {
+		starts[tc] = time.Now()
+		if timer != nil {
+			timer.Reset(req.TestTimeout)
+		}
+	}
+	res, err := d.shellV2(runCtx, serial, cmd, func(b []byte) { _, _ = p.Write(b) })
+	reason := "instrumentation output ended"
+	if err != nil {
+		reason = err.Error()
+		if timedOut != nil {
+			reason = timedOut.Error()
+		}
+	}
+	sum := p.finish(reason)
+	switch {
+	case timedOut != nil:
+		return fmt.Errorf("%v: %w", timedOut, ErrRunAborted)
+	case err != nil:
+		return err
+	case sum.Error != "":
+		return fmt.Errorf("android %s: instrumentation %s/%s failed: %s %s: %w", serial, req.TestAppID, req.Runner, sum.Error, strings.TrimSpace(string(res.Stderr)), ErrRunAborted)
+	case sum.ShortMsg != "":
+		return fmt.Errorf("android %s: instrumentation aborted after %d of %d tests: %s: %w", serial, sum.Reported, sum.NumTests, sum.ShortMsg, ErrRunAborted)
+	case !sum.Completed:
+		if d.gone(serial) {
+			return fmt.Errorf("android %s: instrumentation output ended after %d tests: %w", serial, sum.Reported, driver.ErrDeviceGone)
+		}
+		return fmt.Errorf("android %s: instrumentation output ended after %d tests without a result: %w", serial, sum.Reported, ErrRunAborted)
+	}
+	return nil
+}
+
+// logcatTime is the -T format of logcat (device local time; devices in a farm run UTC).
+const logcatTime = "01-02 15:04:05.000"
+
+// Logs returns `logcat -d` lines since a time (all of the buffer when since is zero).
+func (d *Driver) Logs(ctx context.Context, serial string, since time.Time) (string, error) {
+	cmd := "logcat -d -v threadtime -b main,system,crash"
+	if !since.IsZero() {
+		cmd += " -T " + shellQuote(since.UTC().Format(logcatTime))
+	}
+	return d.run(ctx, serial, cmd)
+}
+
+var (
+	logLine   = regexp.MustCompile(`^(\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})\s+(\d+)\s+(\d+)\s+([VDIWEF])\s+(.+?)\s*: (.*)$`)
+	exception = regexp.MustCompile(`^((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)?)(?::|$)`)
+)
+
+// Crashes finds app crashes (AndroidRuntime FATAL EXCEPTION) and ANRs (ActivityManager
+// "ANR in") in the crash and system log buffers since a time.
+func (d *Driver) Crashes(ctx context.Context, serial, appID string, since time.Time) ([]driver.Crash, error) {
+	out, err := d.Logs(ctx, serial, since)
+	if err != nil {
+		return nil, err
+	}
+	osv, _ := d.run(ctx, serial, "getprop ro.build.version.release")
+	return parseCrashes(out, appID, strings.TrimSpace(osv)), nil
+}
+
+// parseCrashes groups consecutive log lines of one tag and pid into reports.
+func parseCrashes(logcat, appID, osVersion string) []driver.Crash {
+	type entry struct {
+		at             time.Time
+		pid, tag, text string
+	}
+	var entries []entry
+	now := time.Now().UTC()
+	for _, l := range strings.Split(logcat, "\n") {
+		g := logLine.FindStringSubmatch(l)
+		if g == nil {
+			continue
+		}
+		t, _ := time.Parse(logcatTime, g[1])
+		t = time.Date(now.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+		if n := len(entries); n > 0 && entries[n-1].tag == g[5] && entries[n-1].pid == g[2] && entries[n-1].at.Equal(t) {
+			entries[n-1].text += "\n" + g[6]
+			continue
+		}
+		entries = append(entries, entry{t, g[2], g[5], g[6]})
+	}
+	var out []driver.Crash
+	for _, e := range entries {
+		lines := strings.Split(e.text, "\n")
+		var c driver.Crash
+		switch {
+		case e.tag == "AndroidRuntime" && strings.HasPrefix(lines[0], "FATAL EXCEPTION"):
+			c.Kind = "crash"
+			for _, l := range lines[1:] {
+				if v, ok := strings.CutPrefix(l, "Process: "); ok {
+					c.Process, _, _ = strings.Cut(v, ",")
+				} else if g := exception.FindStringSubmatch(l); g != nil && c.Exception == "" {
+					c.Exception = g[1]
+				}
+			}
+		case e.tag == "ActivityManager" && strings.HasPrefix(lines[0], "ANR in "):
+			c.Kind = "anr"
+			proc := strings.TrimPrefix(lines[0], "ANR in ")
+			c.Process, _, _ = strings.Cut(proc, " ")
+			for _, l := range lines[1:] {
+				if v, ok := strings.CutPrefix(l, "Reason: "); ok {
+					c.Exception = "ANR: " + firstLine(v)
+				}
+			}
+		default:
+			continue
+		}
+		if appID != "" && c.Process != appID {
+			continue
+		}
+		c.OSVersion, c.At, c.Text = osVersion, e.at, e.text
+		out = append(out, c)
+	}
+	return out
+}
