@@ -25,7 +25,8 @@ import (
 // Logs returns the syslog lines stamped at or after since. The first call for a device starts
 // a background recorder on syslog_relay (a real device relays only live lines), so later calls
 // see everything since then: call Logs once at the start of a test to arm it. Each call waits
-// until the stream has been quiet for LogIdle (at most LogMax) so in-flight lines arrive.
+// until the stream has been quiet for LogIdle within the call (at most LogMax) so in-flight
+// lines arrive.
 func (d *Driver) Logs(ctx context.Context, serial string, since time.Time) (string, error) {
 	rec, err := d.recorderFor(ctx, serial)
 	if err != nil {
@@ -33,9 +34,15 @@ func (d *Driver) Logs(ctx context.Context, serial string, since time.Time) (stri
 	}
 	idle := time.NewTicker(d.cfg.LogIdle / 3)
 	defer idle.Stop()
-	deadline := time.Now().Add(d.cfg.LogMax)
+	begin := time.Now()
+	deadline := begin.Add(d.cfg.LogMax)
 	for {
+		// Quiet must be observed during this call: lines already in flight when it began
+		// (say, from an install that just returned) must land first.
 		last, ended := rec.state()
+		if last.Before(begin) {
+			last = begin
+		}
 		if ended || time.Since(last) >= d.cfg.LogIdle || time.Now().After(deadline) {
 			break
 		}

@@ -61,8 +61,8 @@ func TestCLIIdeviceSyslog(t *testing.T) {
 	srv := startSim(t, 2, nil)
 	d := srv.Devices()[0]
 	d.Log("Shop", "Notice", "cart restored with 3 items")
-	// idevicesyslog streams until killed: give it a second of stream, then look at it.
-	out, _ := tool(t, 1500*time.Millisecond, "idevicesyslog", "-u", d.UDID())
+	// idevicesyslog streams until killed: give it a few seconds of stream, then look at it.
+	out, _ := tool(t, 3*time.Second, "idevicesyslog", "-u", d.UDID())
 	if !strings.Contains(out, "Shop[") || !strings.Contains(out, "<Notice>: cart restored with 3 items") {
 		t.Fatalf("idevicesyslog output lacks the app line:\n%s", out)
 	}
