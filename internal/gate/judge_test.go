@@ -180,3 +180,21 @@ func TestGolden(t *testing.T) {
 		}
 	}
 }
+
+func TestGuardrailAtRiskIsMarginal(t *testing.T) {
+	cand := synth("2.3.0", 3, 1500, "", 1)
+	cand.Stratum(Overall).Counts["anr_rate"] = Count{40, 7500} // 0.53%: above 0.47%, CI not
+	in := testInput(cand)
+	in.Baseline.Stratum(Overall).Counts["anr_rate"] = Count{38, 7500}
+	r := Judge(in, DefaultPolicy())
+	if r.Verdict != Marginal || r.ExitCode != 1 || !strings.Contains(r.Summary, "guardrail is at risk") {
+		t.Fatalf("verdict %s exit %d: %s", r.Verdict, r.ExitCode, r.Summary)
+	}
+	pol, err := ParsePolicy("p.yaml", []byte("marginal_is: pass\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := Judge(in, pol); r.Verdict != Marginal || r.ExitCode != 0 {
+		t.Errorf("marginal_is: pass → verdict %s exit %d", r.Verdict, r.ExitCode)
+	}
+}
