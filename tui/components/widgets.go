@@ -88,23 +88,59 @@ func Ago(now, t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
+	if now.Sub(t) < time.Second {
+		return "now"
+	}
 	return Duration(now.Sub(t)) + " ago"
 }
 
-// HelpOverlay renders every binding of the key maps, grouped in columns, in a box that fits
-// w×h. It is generated from the bindings, so it cannot drift from what the keys do.
+// HelpOverlay renders every enabled binding of the key maps, one column per group, in a box
+// that fits w×h (columns wrap onto more rows on narrow terminals). It is generated from the
+// bindings, so it cannot drift from what the keys do.
 func HelpOverlay(s *styles.Styles, w, h int, title string, maps ...keymap.KeyMap) string {
-	hm := help.New()
-	hm.Styles.FullKey = s.Key
-	hm.Styles.FullDesc = s.KeyDesc
-	hm.Styles.FullSeparator = s.Dim
-	hm.FullSeparator = "   "
-	hm.SetWidth(max(w-6, 10))
-	var groups [][]key.Binding
+	var cols []string
 	for _, m := range maps {
-		groups = append(groups, m.FullHelp()...)
+		for _, g := range m.FullHelp() {
+			kw := 0
+			for _, b := range g {
+				if b.Enabled() {
+					kw = max(kw, lipgloss.Width(b.Help().Key))
+				}
+			}
+			var lines []string
+			for _, b := range g {
+				if !b.Enabled() {
+					continue
+				}
+				k := b.Help().Key
+				lines = append(lines, s.Key.Render(k+strings.Repeat(" ", kw-lipgloss.Width(k)))+" "+s.KeyDesc.Render(b.Help().Desc))
+			}
+			if len(lines) > 0 {
+				cols = append(cols, strings.Join(lines, "\n"))
+			}
+		}
 	}
-	body := s.Title.Render(title) + "\n\n" + hm.FullHelpView(groups) + "\n\n" + s.Dim.Render("press ? or esc to close")
+	inner := max(w-6, 10)
+	var rows []string
+	var row []string
+	rowW := 0
+	for _, c := range cols {
+		cw := lipgloss.Width(c)
+		if len(row) > 0 && rowW+3+cw > inner {
+			rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
+			row, rowW = nil, 0
+		}
+		if len(row) > 0 {
+			row = append(row, "   ")
+			rowW += 3
+		}
+		row = append(row, c)
+		rowW += cw
+	}
+	if len(row) > 0 {
+		rows = append(rows, lipgloss.JoinHorizontal(lipgloss.Top, row...))
+	}
+	body := s.Title.Render(title) + "\n\n" + strings.Join(rows, "\n\n") + "\n\n" + s.Dim.Render("press ? or esc to close")
 	box := s.Overlay.Render(body)
 	return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, box)
 }

@@ -15,7 +15,7 @@ type Styles struct {
 	Profile colorprofile.Profile
 
 	Title, Tab, ActiveTab, Header, Footer, Dim, Bold, Selected, Error, Warn, OK, Info lipgloss.Style
-	Box, Overlay, GroupRow, Key, KeyDesc                                             lipgloss.Style
+	Box, Overlay, GroupRow, Key, KeyDesc                                              lipgloss.Style
 
 	State   map[string]lipgloss.Style // device, run, test and verdict states
 	BarFull color.Color
@@ -65,7 +65,7 @@ func New(p colorprofile.Profile) *Styles {
 	s.State = map[string]lipgloss.Style{
 		"idle": st(green), "busy": st(blue), "draining": st(yellow), "offline": st(gray),
 		"quarantined": st(red).Bold(true),
-		"queued": st(gray), "running": st(blue), "passed": st(green), "failed": st(red),
+		"queued":      st(gray), "running": st(blue), "passed": st(green), "failed": st(red),
 		"error": st(red), "cancelled": st(yellow), "flaky": st(yellow), "pending": st(gray),
 		"skipped": st(gray), "infra": st(purple),
 		"pass": st(green).Bold(true), "marginal": st(yellow).Bold(true), "fail": st(red).Bold(true),

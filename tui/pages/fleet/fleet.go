@@ -585,6 +585,9 @@ func (m *Model) summary() string {
 	}
 	line := strings.Join(parts, s.Dim.Render(" · "))
 	extra := s.Dim.Render(fmt.Sprintf("  sort %s  group %s", strings.ToLower(columns[m.sortCol].Title), groupNames[m.group]))
+	if m.w < 100 {
+		extra = ""
+	}
 	if m.err != nil {
 		extra = "  " + s.Error.Render("update failed: "+m.err.Error())
 	}

@@ -52,18 +52,18 @@ func newKeyMap(readOnly bool) KeyMap {
 
 // Model is the runs page.
 type Model struct {
-	c       *components.Common
-	keys    KeyMap
-	mode    mode
-	runs    []data.Run
-	cur     components.Cursor
-	loaded  bool
-	err     error
-	detail  detail
-	start   startForm
-	confirm components.Confirm
+	c        *components.Common
+	keys     KeyMap
+	mode     mode
+	runs     []data.Run
+	cur      components.Cursor
+	loaded   bool
+	err      error
+	detail   detail
+	start    startForm
+	confirm  components.Confirm
 	cancelID int64
-	w, h    int
+	w, h     int
 }
 
 // New returns the runs page.
