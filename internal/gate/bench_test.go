@@ -24,7 +24,7 @@ const seedSpansSQL = `
 INSERT INTO spans (start_time, end_time, duration_ms, app_id, trace_id, span_id, parent_span_id, name, kind,
   status_code, status_message, release, model, manufacturer, os_name, os_version, session_id, category,
   net_class, throughput_class, net_type, net_subtype, tier, year_class, http_status, rtt_ms, start_type, slow,
-  attributes, resource, span_events, scope, received_at)
+  attributes, resource_hash, span_events, scope, received_at)
 SELECT t, t + make_interval(secs => d / 1000), d, $1, decode(md5($2 || g), 'hex'), substr(decode(md5(g || $2), 'hex'), 1, 8), NULL,
   CASE WHEN g % 10 = 0 THEN 'app.start' ELSE 'GET' END, 3, CASE WHEN g % 97 = 0 THEN 2 ELSE 1 END, '', $2,
   (ARRAY['m0','m1','m2','m3','m4','m5','m6','m7'])[g % 8 + 1], 'acme', 'Android', (ARRAY['13','14'])[g % 2 + 1],
@@ -33,7 +33,7 @@ SELECT t, t + make_interval(secs => d / 1000), d, $1, decode(md5($2 || g), 'hex'
   (ARRAY['low','low','mid','mid','mid','high','high','high'])[g % 8 + 1], 2016, 200,
   CASE WHEN g % 10 = 0 THEN NULL ELSE d * 0.6 END,
   CASE WHEN g % 10 = 0 THEN (ARRAY['cold','warm'])[(g / 10) % 2 + 1] ELSE '' END, false,
-  '{}', '{}', NULL, 'bench', t + make_interval(secs => (g % 60))
+  '{}', decode(md5('res' || (g % 8)), 'hex'), NULL, 'bench', t + make_interval(secs => (g % 60))
 FROM (SELECT g, $3::timestamptz + make_interval(secs => g * 21600.0 / $4) AS t,
              (CASE WHEN g % 10 = 0 THEN 800 ELSE 150 * ((g / 8) % 4 + 1) END) * (0.5 + random()) * $5 AS d
       FROM generate_series(1, $4::bigint) g) s`
@@ -41,14 +41,14 @@ FROM (SELECT g, $3::timestamptz + make_interval(secs => g * 21600.0 / $4) AS t,
 const seedEventsSQL = `
 INSERT INTO events (time, app_id, record_hash, name, class, duration_ms, severity, severity_text, body, trace_id, span_id,
   release, model, manufacturer, os_name, os_version, session_id, net_class, net_type, tier, year_class, attributes,
-  resource, scope, received_at)
+  resource_hash, scope, received_at)
 SELECT t, $1, decode(md5('e' || $2 || g), 'hex'),
   CASE WHEN g % 5 = 0 THEN 'session.start' WHEN g % 331 = 1 THEN 'app.crash' ELSE 'app.jank' END,
   CASE WHEN g % 5 = 0 OR g % 331 = 1 THEN '' WHEN g % 997 = 2 THEN 'anr' WHEN g % 7 = 3 THEN 'frozen' ELSE 'slow' END,
   NULL, 9, 'INFO', '', NULL, NULL, $2,
   (ARRAY['m0','m1','m2','m3','m4','m5','m6','m7'])[g % 8 + 1], 'acme', 'Android', (ARRAY['13','14'])[g % 2 + 1],
   'sess-' || (g / 5), (ARRAY['4g','3g','2g','slow-2g'])[(g / 8) % 4 + 1], 'cell',
-  (ARRAY['low','low','mid','mid','mid','high','high','high'])[g % 8 + 1], 2016, '{}', '{}', 'bench',
+  (ARRAY['low','low','mid','mid','mid','high','high','high'])[g % 8 + 1], 2016, '{}', decode(md5('res' || (g % 8)), 'hex'), 'bench',
   t + make_interval(secs => (g % 60))
 FROM (SELECT g, $3::timestamptz + make_interval(secs => g * 21600.0 / $4) AS t FROM generate_series(1, $4::bigint) g) s`
 
