@@ -402,7 +402,9 @@ func (d *Device) expandGlobs(args []string) []string {
 		if len(hits) == 0 {
 			hits = []string{a} // sh passes an unmatched glob through literally
 		}
-		sort.Slice(hits, func(i, j int) bool { return len(hits[i]) < len(hits[j]) || len(hits[i]) == len(hits[j]) && hits[i] < hits[j] })
+		sort.Slice(hits, func(i, j int) bool {
+			return len(hits[i]) < len(hits[j]) || len(hits[i]) == len(hits[j]) && hits[i] < hits[j]
+		})
 		out = append(out, hits...)
 	}
 	return out
