@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -275,6 +276,27 @@ func checkValues(t *testing.T, conn *pgxpool.Conn, r Range) {
 	sessions := stat("Sessions")
 	near("candidate sessions", sessions["candidate "+seedCand], float64(len(seedDevices)*sessionsEach))
 
+	wn := weakNetwork()
+	for _, p := range wn.Panels {
+		if p.Title != "Request latency p90 by carrier" {
+			continue
+		}
+		sql, err := Render(p.Targets[0].RawSQL, r, wn.Templating.List, sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := conn.Query(context.Background(), "SELECT DISTINCT metric FROM ("+sql+") x ORDER BY 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		carriers, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(carriers, ",") != "Airtel,T-Mobile,Vodafone" {
+			t.Errorf("carriers %v: a span without network.carrier.name must take its resource's", carriers)
+		}
+	}
 	var devices, flaky int
 	var flakyTest string
 	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM devices`).Scan(&devices); err != nil {

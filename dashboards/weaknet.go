@@ -6,8 +6,10 @@ package dashboards
 // counts, sums and maxima only); counts, error rates and means read span_rollups.
 
 // carrier is the carrier a span was sent over: the span's network.carrier.name (semconv),
-// else the resource's, else unknown.
-const carrier = `coalesce(nullif(attributes->>'network.carrier.name', ''), nullif(resource->>'network.carrier.name', ''), 'unknown')`
+// else its resource's (stored once per app in resources, 002_collector.sql), else unknown.
+const carrier = `coalesce(nullif(attributes->>'network.carrier.name', ''),
+		nullif((SELECT r.attributes->>'network.carrier.name' FROM resources r
+			WHERE r.app_id = spans.app_id AND r.hash = spans.resource_hash), ''), 'unknown')`
 
 func weakNetwork() *Dashboard {
 	return newDashboard("fleetlens-weak-network", "fleetlens · Weak-network experience",
