@@ -1,6 +1,9 @@
 package catalog
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestCatalogLoadsAndCoversBothPlatforms(t *testing.T) {
 	if n := len(ByPlatform(Android)); n < 10 {
@@ -39,5 +42,13 @@ func TestFleetCoversEveryModelOSPairBeforeRepeating(t *testing.T) {
 	}
 	if a, b := Fleet(IOS, 3, "x")[2].Serial, Fleet(IOS, 3, "y")[2].Serial; a == b {
 		t.Fatalf("different seeds gave the same UDID %s", a)
+	}
+}
+
+func TestIOSProductTypesKeepTheirComma(t *testing.T) {
+	for _, m := range ByPlatform(IOS) {
+		if !strings.Contains(m.ProductType, ",") {
+			t.Errorf("%s: ProductType %q lost its \",N\" part (unquoted in YAML flow style?)", m.ID, m.ProductType)
+		}
 	}
 }

@@ -101,7 +101,7 @@ func newDevice(s *Server, id int, inst catalog.Instance) *Device {
 		srv:         s,
 		id:          id,
 		inst:        inst,
-		productType: productTypeOf(inst.Model),
+		productType: inst.Model.ProductType,
 		build:       buildFor(inst.OSVersion),
 		wifiMAC:     mac(0xa4, sum),
 		btMAC:       mac(0xa4, sum+1),
@@ -124,26 +124,6 @@ func newDevice(s *Server, id int, inst catalog.Instance) *Device {
 		d.faults.CrashApp = s.cfg.CrashApp
 	}
 	return d
-}
-
-// productTypeOf returns the model's ProductType. The catalog YAML writes them unquoted inside
-// flow mappings ({product_type: iPhone14,5, ...}), where YAML splits at the comma and keeps only
-// "iPhone14"; until the catalog quotes them, restore the real identifier by model id.
-func productTypeOf(m catalog.Model) string {
-	if strings.Contains(m.ProductType, ",") {
-		return m.ProductType
-	}
-	if pt, ok := productTypes[m.ID]; ok {
-		return pt
-	}
-	return m.ProductType
-}
-
-var productTypes = map[string]string{
-	"iphone-6s": "iPhone8,1", "iphone-7": "iPhone9,1", "iphone-8": "iPhone10,1", "iphone-x": "iPhone10,3",
-	"iphone-xr": "iPhone11,8", "iphone-se-2": "iPhone12,8", "iphone-11": "iPhone12,1", "iphone-12": "iPhone13,2",
-	"iphone-13": "iPhone14,5", "iphone-14-pro": "iPhone15,2", "iphone-15": "iPhone15,4", "iphone-16-pro": "iPhone17,1",
-	"ipad-9": "iPad12,1", "ipad-air-5": "iPad13,16",
 }
 
 // ProductType is the lockdown ProductType, e.g. "iPhone14,5".
