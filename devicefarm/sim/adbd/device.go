@@ -157,7 +157,9 @@ func (d *Device) Detach() {
 	for _, c := range conns {
 		c.close()
 	}
-	d.log.Info("adbd: detached")
+	if d.fleet.ctx.Err() == nil {
+		d.log.Info("adbd: detached")
+	}
 }
 
 // Attach plugs a detached device back in on the same port.
