@@ -372,3 +372,31 @@ func TestWatchAndServerRestart(t *testing.T) {
 	for range ch {
 	}
 }
+
+// TestNoShellV2 covers devices whose adbd predates shell v2: exit codes come from the
+// sentinel through gadb and instrumentation streams over plain shell.
+func TestNoShellV2(t *testing.T) {
+	r := newRig(t, 2, false)
+	ctx := context.Background()
+	d := r.fleet.Devices()[0]
+	d.SetShellV2(false)
+	r.waitState(t, d.Addr(), driver.StateReady)
+	r.drv.forgetFeatures(d.Addr())
+	f, err := r.drv.features(ctx, d.Addr())
+	if err != nil || f["shell_v2"] {
+		t.Fatalf("features = %v, %v", f, err)
+	}
+	res, err := r.drv.Shell(ctx, d.Addr(), "echo out; exit 5")
+	if err != nil || res.ExitCode != 5 || string(res.Stdout) != "out\n" {
+		t.Fatalf("Shell = %d %q %v", res.ExitCode, res.Stdout, err)
+	}
+	info, err := r.drv.Info(ctx, d.Addr())
+	if err != nil || info.RAMMB != d.Instance().Model.RAMMB {
+		t.Fatalf("Info = %+v, %v", info, err)
+	}
+	r.installSuite(t, d.Addr(), suite())
+	n := 0
+	if err := r.drv.RunTests(ctx, d.Addr(), req, func(driver.TestResult) { n++ }); err != nil || n != 5 {
+		t.Fatalf("RunTests = %d results, %v", n, err)
+	}
+}

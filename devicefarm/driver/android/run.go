@@ -75,9 +75,6 @@ func (d *Driver) RunTests(ctx context.Context, serial string, req driver.RunRequ
 	if err != nil {
 		return err
 	}
-	if !f["shell_v2"] {
-		return fmt.Errorf("android %s: instrumentation needs shell v2 (Android 7+) in this driver", serial)
-	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var timedOut error
@@ -108,7 +105,14 @@ func (d *Driver) RunTests(ctx context.Context, serial string, req driver.RunRequ
 			timer.Reset(req.TestTimeout)
 		}
 	}
-	res, err := d.shellV2(runCtx, serial, cmd, func(b []byte) { _, _ = p.Write(b) })
+	var res ShellResult
+	onOut := func(b []byte) { _, _ = p.Write(b) }
+	if f["shell_v2"] {
+		res, err = d.shellV2(runCtx, serial, cmd, onOut)
+	} else {
+		// No exit code needed: INSTRUMENTATION_CODE says whether the run completed.
+		err = d.shellStream(runCtx, serial, cmd, onOut)
+	}
 	reason := "instrumentation output ended"
 	if err != nil {
 		reason = err.Error()

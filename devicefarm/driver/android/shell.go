@@ -185,6 +185,32 @@ func (d *Driver) shellV2(ctx context.Context, serial, cmd string, onStdout func(
 	}
 }
 
+// shellStream runs cmd over the plain `shell:` service on our own connection (no gadb
+// read deadline), passing output as it arrives; the stream's end is the command's end.
+func (d *Driver) shellStream(ctx context.Context, serial, cmd string, onStdout func([]byte)) error {
+	c, err := d.openService(ctx, serial, "shell:"+cmd)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			onStdout(buf[:n])
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return deviceError(serial, "shell "+cmd, ctx.Err())
+			}
+			return deviceError(serial, "shell "+cmd, err)
+		}
+	}
+}
+
 // shellSentinel runs cmd through gadb's plain shell and recovers the exit code from a
 // sentinel the command prints last.
 func (d *Driver) shellSentinel(ctx context.Context, serial, cmd string) (ShellResult, error) {

@@ -53,7 +53,7 @@ type Device struct {
 	pid        int
 	detached   bool
 	instrRuns  int
-	lastRunLog string
+	noShellV2  bool // an Android 6-style adbd: plain shell only, no exit codes
 }
 
 type pkg struct {
@@ -193,6 +193,21 @@ func (d *Device) setMode(v bool, m connectMode) {
 
 func (d *Device) connectMode() connectMode { d.mu.Lock(); defer d.mu.Unlock(); return d.mode }
 
+// SetShellV2 turns the shell_v2 feature on or off (off: like adbd before Android 7, which
+// gives no exit codes); existing transports reconnect to see the new banner.
+func (d *Device) SetShellV2(on bool) {
+	d.mu.Lock()
+	d.noShellV2 = !on
+	conns := make([]*conn, 0, len(d.conns))
+	for c := range d.conns {
+		conns = append(conns, c)
+	}
+	d.mu.Unlock()
+	for _, c := range conns {
+		c.close()
+	}
+}
+
 // SetBattery sets the level (percent) and battery temperature (°C) dumpsys battery reports.
 func (d *Device) SetBattery(level int, tempC float64) {
 	d.mu.Lock()
@@ -249,8 +264,14 @@ func (d *Device) logf(buffer string, prio byte, tag, format string, args ...any)
 }
 
 func (d *Device) banner() string {
+	feats := deviceFeatures
+	d.mu.Lock()
+	if d.noShellV2 {
+		feats = "cmd"
+	}
+	d.mu.Unlock()
 	return fmt.Sprintf("device::ro.product.name=%s;ro.product.model=%s;ro.product.device=%s;features=%s",
-		d.props["ro.product.name"], d.props["ro.product.model"], d.props["ro.product.device"], deviceFeatures)
+		d.props["ro.product.name"], d.props["ro.product.model"], d.props["ro.product.device"], feats)
 }
 
 // deviceFeatures are what the simulator implements; adb picks shell v2 and streamed

@@ -42,6 +42,7 @@ type Fault struct {
 	FreeStorageMB  int64   `json:"free_storage_mb,omitempty" yaml:"free_storage_mb,omitempty"`
 	Offline        bool    `json:"offline,omitempty" yaml:"offline,omitempty"`
 	Unauthorized   bool    `json:"unauthorized,omitempty" yaml:"unauthorized,omitempty"`
+	NoShellV2      bool    `json:"no_shell_v2,omitempty" yaml:"no_shell_v2,omitempty"`
 }
 
 // Validate reports the first invalid field.
@@ -135,6 +136,9 @@ func (d *Device) applyFault(f Fault) {
 	}
 	if f.Unauthorized {
 		d.mode = modeUnauthorized
+	}
+	if f.NoShellV2 {
+		d.noShellV2 = true
 	}
 }
 

@@ -37,6 +37,12 @@ func (d *Device) lookupService(svc string) (handlerFunc, bool, bool) {
 		if strings.TrimSpace(cmd) == "" {
 			return nil, false, false // interactive shells are not simulated
 		}
+		d.mu.Lock()
+		old := d.noShellV2
+		d.mu.Unlock()
+		if v2 && old {
+			return nil, false, false
+		}
 		return func(ctx context.Context, s *stream) { d.serveShell(ctx, s, cmd, v2) }, false, true
 	case strings.HasPrefix(svc, "exec:"):
 		cmd := svc[len("exec:"):]
