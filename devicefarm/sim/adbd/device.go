@@ -33,27 +33,27 @@ type Device struct {
 	props map[string]string
 	start time.Time
 
-	mu         sync.Mutex
-	port       int
-	ln         net.Listener
-	conns      map[*conn]struct{}
-	mode       connectMode
-	packages   map[string]*pkg
-	files      map[string]*file
-	logs       logRing
-	battery    int     // percent
-	tempC      float64 // battery temperature
-	plugged    bool
-	thermal    int // PowerManager THERMAL_STATUS_* 0..6
-	freeKB     int64
-	settings   map[string]string
-	reverses   map[string]string
-	dropAfter  int // drop off the bus after this many tests in a run (0: never)
-	attempts   map[string]int
-	pid        int
-	detached   bool
-	instrRuns  int
-	noShellV2  bool // an Android 6-style adbd: plain shell only, no exit codes
+	mu        sync.Mutex
+	port      int
+	ln        net.Listener
+	conns     map[*conn]struct{}
+	mode      connectMode
+	packages  map[string]*pkg
+	files     map[string]*file
+	logs      logRing
+	battery   int     // percent
+	tempC     float64 // battery temperature
+	plugged   bool
+	thermal   int // PowerManager THERMAL_STATUS_* 0..6
+	freeKB    int64
+	settings  map[string]string
+	reverses  map[string]string
+	dropAfter int // drop off the bus after this many tests in a run (0: never)
+	attempts  map[string]int
+	pid       int
+	detached  bool
+	instrRuns int
+	noShellV2 bool // an Android 6-style adbd: plain shell only, no exit codes
 }
 
 type pkg struct {
