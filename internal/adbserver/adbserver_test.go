@@ -2,7 +2,12 @@ package adbserver
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
 	"testing"
+	"time"
 )
 
 func TestAddrFrom(t *testing.T) {
@@ -41,5 +46,59 @@ func TestPrivateServerAndEnsure(t *testing.T) {
 	}
 	if _, err := Query(context.Background(), s.Addr, "host:no-such-thing"); err == nil {
 		t.Fatal("unknown host service succeeded")
+	}
+}
+
+// TestEnsureStartsServer: with nothing listening, Ensure starts a server the way any adb
+// command would (a daemon), which this test then kills through host:kill.
+func TestEnsureStartsServer(t *testing.T) {
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("ADB_MDNS", "0")
+	if _, err := Version(context.Background(), addr); err == nil {
+		t.Fatal("something already listens on the free port")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := Ensure(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			fmt.Fprintf(c, "%04xhost:kill", len("host:kill"))
+			io.ReadAll(c)
+			c.Close()
+		}
+	})
+	if v, err := Version(ctx, addr); err != nil || v == 0 {
+		t.Fatalf("after Ensure: %d, %v", v, err)
+	}
+}
+
+func TestDialHonoursContext(t *testing.T) {
+	// A listener that accepts and never answers: Dial must give up when ctx ends.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := Dial(ctx, l.Addr().String(), "host:version"); err == nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("Dial = %v after %v", err, time.Since(start))
 	}
 }
