@@ -50,7 +50,6 @@ func mono() int64 { return int64(time.Since(clockBase)) }
 type reqState struct {
 	t                   *Transport
 	trace               httptrace.ClientTrace
-	start               time.Time
 	t0                  int64
 	dnsStart, dnsDone   atomic.Int64
 	connStart, connDone atomic.Int64
@@ -62,7 +61,17 @@ type reqState struct {
 	status              int
 	bytes               int64
 	finished            atomic.Bool
+	// bgCtx is context.Background() carrying this state's ClientTrace, built once per
+	// pooled state: requests without their own context (the common client.Get) reuse it
+	// instead of paying httptrace's five allocations each time.
+	bgCtx context.Context
+	kv    []attribute.KeyValue // attribute scratch; the SDK span copies what it keeps
 }
+
+var (
+	clientSpanOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+	noEndOpts      []trace.SpanEndOption
+)
 
 var statePool = sync.Pool{New: func() any { return newReqState() }}
 
@@ -88,12 +97,14 @@ func newReqState() *reqState {
 		WroteRequest:         func(httptrace.WroteRequestInfo) { rs.wrote.Store(mono()) },
 		GotFirstResponseByte: func() { rs.firstByte.Store(mono()) },
 	}
+	rs.bgCtx = httptrace.WithClientTrace(context.Background(), &rs.trace)
+	rs.kv = make([]attribute.KeyValue, 0, 32)
 	return rs
 }
 
 func (rs *reqState) reset(t *Transport) {
 	rs.t = t
-	rs.start = time.Now()
+
 	rs.t0 = mono()
 	for _, a := range []*atomic.Int64{&rs.dnsStart, &rs.dnsDone, &rs.connStart, &rs.connDone, &rs.tlsStart, &rs.tlsDone, &rs.wrote, &rs.firstByte} {
 		a.Store(0)
@@ -101,7 +112,7 @@ func (rs *reqState) reset(t *Transport) {
 	rs.dials.Store(0)
 	rs.reused.Store(false)
 	rs.finished.Store(false)
-	rs.span, rs.status, rs.bytes = nil, 0, 0
+	rs.span, rs.status, rs.bytes, rs.kv = nil, 0, 0, rs.kv[:0]
 }
 
 // RoundTrip implements http.RoundTripper. A panic in the wrapped transport becomes an
@@ -113,12 +124,20 @@ func (t *Transport) RoundTrip(req *http.Request) (resp *http.Response, err error
 	}
 	rs := statePool.Get().(*reqState)
 	rs.reset(t)
-	ctx := httptrace.WithClientTrace(req.Context(), &rs.trace)
+	ctx := req.Context()
+	if ctx == context.Background() {
+		ctx = rs.bgCtx
+	} else {
+		ctx = httptrace.WithClientTrace(ctx, &rs.trace)
+	}
 	ss := s.sess.Load()
 	var span trace.Span
 	if ss.sampled {
-		ctx, span = s.tracer.Start(ctx, methodName(req.Method), trace.WithSpanKind(trace.SpanKindClient), trace.WithTimestamp(rs.start))
-		span.SetAttributes(s.requestAttrs(req, ss)...)
+		// The span is not put into the request's context: the SDK does not inject trace
+		// headers, and that saves a context allocation per request.
+		// Attributes are collected in rs.kv and set once at the end: one copy into the span.
+		_, span = s.tracer.Start(ctx, methodName(req.Method), clientSpanOpts...)
+		rs.kv = s.requestAttrs(rs.kv[:0], req, ss)
 	}
 	rs.span = span
 	defer func() {
@@ -195,7 +214,7 @@ func (rs *reqState) finishErr(errType string, err error) {
 	if rs.span != nil {
 		rs.span.SetAttributes(rs.phaseAttrs(errType)...)
 		rs.span.SetStatus(codes.Error, errType)
-		rs.span.End(trace.WithTimestamp(rs.start.Add(time.Duration(mono() - rs.t0))))
+		rs.span.End()
 	}
 	// Never pooled: the transport may still call hooks for an abandoned dial.
 }
@@ -216,7 +235,7 @@ func (rs *reqState) finish(_ error) {
 		if rs.status >= 500 {
 			rs.span.SetStatus(codes.Error, errType)
 		}
-		rs.span.End(trace.WithTimestamp(rs.start.Add(time.Duration(now - rs.t0))))
+		rs.span.End(noEndOpts...)
 	}
 	rs.t.sdk.observe(ttfb, rs.bytes, download)
 	if rs.dials.Load() == 0 {
@@ -243,11 +262,10 @@ func ms(a, b int64) float64 {
 	return float64(b-a) / 1e6
 }
 
-// phaseAttrs are the end-of-request attributes; the slice lives on the stack of callers
-// where the compiler can keep it there.
+// phaseAttrs appends the end-of-request attributes to the request attributes.
 func (rs *reqState) phaseAttrs(errType string) []attribute.KeyValue {
 	ttfb, download := rs.ttfbDownload(mono())
-	kv := make([]attribute.KeyValue, 0, 10)
+	kv := rs.kv
 	if rs.status > 0 {
 		kv = append(kv, attribute.Int(sc.HTTPResponseStatusCode, rs.status))
 	}
@@ -272,9 +290,8 @@ func (rs *reqState) phaseAttrs(errType string) []attribute.KeyValue {
 	return kv
 }
 
-func (s *SDK) requestAttrs(req *http.Request, ss *session) []attribute.KeyValue {
+func (s *SDK) requestAttrs(kv []attribute.KeyValue, req *http.Request, ss *session) []attribute.KeyValue {
 	n := s.net.Load().attrs()
-	kv := make([]attribute.KeyValue, 0, 8+len(n)+len(s.capture))
 	u := req.URL
 	kv = append(kv,
 		attribute.String(sc.HTTPRequestMethod, methodName(req.Method)),

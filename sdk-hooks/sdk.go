@@ -88,6 +88,10 @@ type Config struct {
 	UploadClient         *http.Client
 
 	Logger *slog.Logger
+
+	// spanBatch overrides the span batch and queue size (benchmarks isolate the request
+	// path by keeping the exporter idle).
+	spanBatch int
 }
 
 // Validate reports the first configuration error.
@@ -202,7 +206,7 @@ func Start(ctx context.Context, cfg Config) (*SDK, error) {
 			AttributeValueLengthLimit: 4096, AttributeCountLimit: 64,
 			EventCountLimit: 32, LinkCountLimit: 8, AttributePerEventCountLimit: 16, AttributePerLinkCountLimit: 16,
 		}),
-		sdktrace.WithBatcher(texp, sdktrace.WithBatchTimeout(cfg.ExportInterval), sdktrace.WithMaxExportBatchSize(512)))
+		sdktrace.WithBatcher(texp, batchOpts(cfg)...))
 	s.lp = sdklog.NewLoggerProvider(
 		sdklog.WithResource(res),
 		sdklog.WithAttributeValueLengthLimit(16384),
@@ -224,6 +228,14 @@ func Start(ctx context.Context, cfg Config) (*SDK, error) {
 	s.wd.init(s)
 	s.StartSession()
 	return s, nil
+}
+
+func batchOpts(cfg Config) []sdktrace.BatchSpanProcessorOption {
+	o := []sdktrace.BatchSpanProcessorOption{sdktrace.WithBatchTimeout(cfg.ExportInterval), sdktrace.WithMaxExportBatchSize(512)}
+	if cfg.spanBatch > 0 {
+		o = append(o, sdktrace.WithMaxExportBatchSize(cfg.spanBatch), sdktrace.WithMaxQueueSize(cfg.spanBatch))
+	}
+	return o
 }
 
 func (s *SDK) resourceAttrs() []attribute.KeyValue {
