@@ -23,7 +23,8 @@ type Server struct {
 }
 
 // StartPrivate runs `adb -P PORT nodaemon server` on a free port with its own HOME, in the
-// foreground so Stop can kill exactly it.
+// foreground so Stop can kill exactly it; it also dies with this process (Pdeathsig), so a
+// test binary killed by -timeout leaves no server behind.
 func StartPrivate(ctx context.Context, home string) (*Server, error) {
 	bin, err := exec.LookPath("adb")
 	if err != nil {
@@ -45,7 +46,7 @@ func StartPrivate(ctx context.Context, home string) (*Server, error) {
 	s.cmd = exec.Command(bin, "-P", strconv.Itoa(port), "nodaemon", "server")
 	s.cmd.Env = s.Env()
 	s.cmd.Stdout, s.cmd.Stderr = log, log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start adb server on %d: %w", port, err)
 	}
@@ -105,7 +106,7 @@ func (s *Server) Restart(ctx context.Context) error {
 	s.done = make(chan struct{})
 	s.cmd = exec.Command(bin, "-P", strconv.Itoa(s.Port), "nodaemon", "server")
 	s.cmd.Env = s.Env()
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
