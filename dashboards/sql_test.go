@@ -123,6 +123,11 @@ func resolveVariables(t *testing.T, conn *pgxpool.Conn, d *Dashboard, r Range, s
 				t.Errorf("variable %s offers %v, not the seeded %q", v.Name, vals, want)
 			}
 		}
+		// Defaults on load are the first options: the newest release as candidate, the one
+		// before it as baseline.
+		if def := map[string]string{VarRelease: seedCand, VarCompareRelease: seedBase}[v.Name]; def != "" && vals[0] != def {
+			t.Errorf("variable %s defaults to %q, want %q (options %v)", v.Name, vals[0], def, vals)
+		}
 		if _, chosen := sel[v.Name]; !chosen {
 			sel[v.Name] = vals // "All" of a query variable: every option it offers
 		}

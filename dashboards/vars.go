@@ -39,7 +39,16 @@ var fragments = strings.NewReplacer(
 	"@PLATFORM", "fleetlens_platform(os_name) IN (${platform})",
 )
 
-const releaseQuery = `SELECT version FROM (
+const releaseQuery = releaseRows + `
+ORDER BY max(seen) DESC`
+
+// baselineQuery offers the same releases with the second newest first, so the default
+// baseline is the release before the default candidate.
+const baselineQuery = releaseRows + `
+ORDER BY (row_number() OVER (ORDER BY max(seen) DESC) = 2) DESC, max(seen) DESC`
+
+// releaseRows are the app's releases seen in the time range (field and farm) or registered.
+const releaseRows = `SELECT version FROM (
   SELECT release AS version, max(minute) AS seen FROM span_rollups
   WHERE app_id = ${app:sqlstring} AND $__timeFilter(minute) GROUP BY release
   UNION ALL
@@ -48,8 +57,7 @@ const releaseQuery = `SELECT version FROM (
   SELECT release, max(created_at) FROM farm_runs WHERE app_id = ${app:sqlstring} GROUP BY release
 ) r
 WHERE version <> ''
-GROUP BY version
-ORDER BY max(seen) DESC`
+GROUP BY version`
 
 // The models seen in the field (spans) and in the farm (devices) on the selected platforms.
 const modelQuery = `SELECT DISTINCT model FROM spans
@@ -86,7 +94,7 @@ func variables() []*Variable {
 	return []*Variable{
 		queryVar(VarApp, "App", "Package name / bundle id", `SELECT id FROM apps ORDER BY id`, false),
 		queryVar(VarRelease, "Candidate", "The release under evaluation (newest first)", releaseQuery, false),
-		queryVar(VarCompareRelease, "Baseline", "The release the candidate is compared with", releaseQuery, false),
+		queryVar(VarCompareRelease, "Baseline", "The release the candidate is compared with (default: the one before the newest)", baselineQuery, false),
 		customVar(VarPlatform, "Platform", "android, ios", Platforms),
 		queryVar(VarModel, "Model", "Device models seen on the selected platforms", modelQuery, true),
 		customVar(VarNetClass, "Network class", "Effective connection type from measured RTT (Chromium NQE)", NetClasses),
