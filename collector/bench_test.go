@@ -2,6 +2,7 @@ package collector_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -49,47 +50,49 @@ func rawCopy(b *testing.B, pool *pgxpool.Pool, rows []store.SpanRow, conns int) 
 	return time.Since(t0)
 }
 
+// rawRows rebuilds, in-process, exactly the rows the collector stores for a seeded run.
+func rawRows(b *testing.B, seed uint64, batches int, now time.Time, release string) []store.SpanRow {
+	bodies, err := loadgen.Bodies(seed, batches, benchSpans, now, release)
+	if err != nil {
+		b.Fatal(err)
+	}
+	en := enrich.New(enrich.DefaultConfig())
+	var rows []store.SpanRow
+	for _, body := range bodies {
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			b.Fatal(err)
+		}
+		r, rej := en.Traces("com.example.shop", req.Traces(), time.Now())
+		if rej.Count > 0 {
+			b.Fatal(rej.Messages)
+		}
+		rows = append(rows, r...)
+	}
+	return rows
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
 // BenchmarkIngestHTTP: a separate load process sends OTLP/HTTP protobuf batches of 512
-// spans to a separate collector process; spans/s counts committed rows. The same rows are
-// then COPYed raw in the same run for the ratio. Then latency at half the measured maximum
-// rate, and peak RSS of the collector under a 10x overload burst.
+// spans to a separate collector process; spans/s counts committed rows (200 answered only
+// after commit). The same rows are COPYed raw into an identical table in the same run,
+// alternating with the end-to-end rounds so machine noise hits both alike; medians of
+// three rounds are reported. Then latency at half the measured maximum rate, and peak RSS
+// of the collector under a 10x overload burst.
 func BenchmarkIngestHTTP(b *testing.B) {
-	const batches = 200
+	const batches, rounds = 160, 3
 	ctx := context.Background()
 	now := time.Now()
 	for range b.N {
-		// Baseline: the same rows (same seed and clock), enriched in-process, raw COPY.
 		basePool := pgtest.New(b)
 		if err := (store.Partitions{Pool: basePool, Retention: 48 * time.Hour, Ahead: 1}).Maintain(ctx, now); err != nil {
 			b.Fatal(err)
 		}
-		bodies, err := loadgen.Bodies(1, batches, benchSpans, now, "bench")
-		if err != nil {
-			b.Fatal(err)
-		}
-		en := enrich.New(enrich.DefaultConfig())
-		var rows []store.SpanRow
-		for _, body := range bodies {
-			req := ptraceotlp.NewExportRequest()
-			if err := req.UnmarshalProto(body); err != nil {
-				b.Fatal(err)
-			}
-			r, rej := en.Traces("com.example.shop", req.Traces(), time.Now())
-			if rej.Count > 0 {
-				b.Fatal(rej.Messages)
-			}
-			rows = append(rows, r...)
-		}
-		bodies = nil
-		// Baseline with one and with two connections (the collector's writer count); the
-		// faster one is the limit.
-		d1 := rawCopy(b, basePool, rows[:len(rows)/2], 1)
-		d2 := rawCopy(b, basePool, rows[len(rows)/2:], 2)
-		half := float64(len(rows) / 2)
-		rawRate := max(half/d1.Seconds(), half/d2.Seconds())
-		rows = nil
-
-		// End to end.
 		dsn := pgtest.NewDSN(b)
 		pool, err := pgxpool.New(ctx, dsn)
 		if err != nil {
@@ -99,40 +102,63 @@ func BenchmarkIngestHTTP(b *testing.B) {
 		tok := newApp(b, pool, "com.example.shop")
 		ch := startChild(b, dsn, "127.0.0.1:0", "")
 		url := "http://" + ch.http + "/v1/traces"
-		res := runLoader(b, loaderJob{Opts: loadgen.Options{URL: url, Token: tok, Concurrency: 8, Retry: true, MaxRetryFor: time.Minute},
-			Seed: 1, N: batches, Spans: benchSpans, Release: "bench", Now: now})
-		stored := count(b, pool, `SELECT count(*) FROM spans`)
-		if res.Acked != batches || stored != int64(batches*benchSpans) {
-			b.Fatalf("acked %d of %d requests, %d rows stored (codes %v)", res.Acked, batches, stored, res.Codes)
+
+		var raws, e2es, p99max []float64
+		for round := range rounds {
+			seed := uint64(10 + round)
+			rows := rawRows(b, seed, batches, now, "bench")
+			// The faster of one and two connections (the collector's writer count) is the limit.
+			d1 := rawCopy(b, basePool, rows[:len(rows)/2], 1)
+			d2 := rawCopy(b, basePool, rows[len(rows)/2:], 2)
+			half := float64(len(rows) / 2)
+			raws = append(raws, max(half/d1.Seconds(), half/d2.Seconds()))
+			rows = nil
+
+			before := count(b, pool, `SELECT count(*) FROM spans`)
+			res := runLoader(b, loaderJob{Opts: loadgen.Options{URL: url, Token: tok, Concurrency: 8, Retry: true, MaxRetryFor: time.Minute},
+				Seed: seed, N: batches, Spans: benchSpans, Release: "bench", Now: now})
+			stored := count(b, pool, `SELECT count(*) FROM spans`) - before
+			if res.Acked != batches || stored != int64(batches*benchSpans) {
+				b.Fatalf("acked %d of %d requests, %d rows stored (codes %v)", res.Acked, batches, stored, res.Codes)
+			}
+			e2es = append(e2es, float64(stored)/res.Elapsed.Seconds())
+			p99max = append(p99max, float64(res.P99.Microseconds())/1000)
 		}
-		e2eRate := float64(stored) / res.Elapsed.Seconds()
+		e2eRate, rawRate := median(e2es), median(raws)
 		b.ReportMetric(e2eRate, "spans/s")
 		b.ReportMetric(rawRate, "raw_copy_spans/s")
 		b.ReportMetric(e2eRate/rawRate, "ratio")
-		b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99_ms@max")
+		b.ReportMetric(median(p99max), "p99_ms@max")
 
-		// Latency at half the maximum rate (open loop).
+		// Latency at half the maximum rate (open loop: requests are due on a fixed schedule).
 		reqRate := e2eRate / benchSpans / 2
 		n := int(reqRate * 4)
-		half2 := runLoader(b, loaderJob{Opts: loadgen.Options{URL: url, Token: tok, Concurrency: 32, Rate: reqRate, Retry: true, MaxRetryFor: time.Minute},
+		halfRes := runLoader(b, loaderJob{Opts: loadgen.Options{URL: url, Token: tok, Concurrency: 32, Rate: reqRate, Retry: true, MaxRetryFor: time.Minute},
 			Seed: 2, N: n, Spans: benchSpans, Release: "bench-half", Now: now})
-		if half2.Acked != n {
-			b.Fatalf("half load: acked %d of %d (codes %v)", half2.Acked, n, half2.Codes)
+		if halfRes.Acked != n {
+			b.Fatalf("half load: acked %d of %d (codes %v)", halfRes.Acked, n, halfRes.Codes)
 		}
-		b.ReportMetric(float64(half2.P50.Microseconds())/1000, "p50_ms@half")
-		b.ReportMetric(float64(half2.P99.Microseconds())/1000, "p99_ms@half")
+		b.ReportMetric(float64(halfRes.P50.Microseconds())/1000, "p50_ms@half")
+		b.ReportMetric(float64(halfRes.P99.Microseconds())/1000, "p99_ms@half")
 
 		// 10x overload burst for ~1.5 s, no client retries: the collector must shed load
 		// (429/503) and keep its memory bounded.
 		burst := int(reqRate * 2 * 10 * 1.5)
 		over := runLoader(b, loaderJob{Opts: loadgen.Options{URL: url, Token: tok, Concurrency: 128, Rate: reqRate * 2 * 10},
 			Seed: 3, N: burst, Spans: benchSpans, Release: "bench-burst", Now: now})
-		b.ReportMetric(float64(ch.peakRSS(b))/(1<<20), "peak_rss_MB")
+		rss := ch.peakRSS(b)
+		b.ReportMetric(float64(rss)/(1<<20), "peak_rss_MB")
 		b.ReportMetric(float64(over.Codes["429"]+over.Codes["503"])/float64(burst), "shed_fraction@10x")
-		b.Logf("max: %.0f spans/s vs raw COPY %.0f spans/s (1 conn %.0f, 2 conns %.0f); half: p50 %s p99 %s; burst codes %v",
-			e2eRate, rawRate, half/d1.Seconds(), half/d2.Seconds(), half2.P50, half2.P99, over.Codes)
+		b.Logf("rounds e2e %v raw %v spans/s; half load %.1f req/s: p50 %s p99 %s; burst of %d: codes %v; peak RSS %d MiB",
+			e2es, raws, reqRate, halfRes.P50, halfRes.P99, burst, over.Codes, rss>>20)
 		if got := count(b, pool, `SELECT count(*) - count(DISTINCT (trace_id, span_id)) FROM spans`); got != 0 {
 			b.Fatalf("%d duplicates", got)
+		}
+		burstStored := count(b, pool, `SELECT count(*) FROM spans WHERE release = 'bench-burst'`)
+		// Every acknowledged span is stored; a request answered 503 after its commit had
+		// started may be stored too (its retry is deduplicated).
+		if burstStored < int64(over.Codes["200"]*benchSpans) {
+			b.Fatalf("burst: %d requests acknowledged, only %d spans stored", over.Codes["200"], burstStored)
 		}
 	}
 }

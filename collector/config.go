@@ -72,10 +72,12 @@ func DefaultConfig() Config {
 			MaxBodyBytes:     20 << 20,
 			MaxDecodedBytes:  80 << 20,
 			MaxInflightBytes: 256 << 20,
-			MaxQueueBytes:    128 << 20,
-			MaxAttributes:    1024,
-			RequestTimeout:   10 * time.Second,
-			RetryAfter:       2 * time.Second,
+			// About two seconds of PostgreSQL work on a small machine: a longer queue only
+			// turns fast 429s into slow 503s after the request timeout.
+			MaxQueueBytes:  32 << 20,
+			MaxAttributes:  1024,
+			RequestTimeout: 10 * time.Second,
+			RetryAfter:     2 * time.Second,
 		},
 		Store: StoreConfig{Workers: 2, MaxBatchRows: 8192, Retention: 30 * 24 * time.Hour, PartitionsAhead: 2, Sessions: 100_000},
 		Scrub: scrub.Defaults(),

@@ -73,6 +73,7 @@ type Writer struct {
 }
 
 type request struct {
+	ctx    context.Context
 	spans  []SpanRow
 	events []EventRow
 	size   int64
@@ -91,7 +92,7 @@ func NewWriter(pool *pgxpool.Pool, cfg WriterConfig, obs WriterObserver) *Writer
 		cfg.MaxBatchRows = 8192
 	}
 	if cfg.MaxQueueBytes <= 0 {
-		cfg.MaxQueueBytes = 128 << 20
+		cfg.MaxQueueBytes = 32 << 20
 	}
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = time.Second
@@ -138,7 +139,7 @@ func (w *Writer) Write(ctx context.Context, spans []SpanRow, events []EventRow) 
 		return ErrOverloaded
 	}
 	w.obs.QueueBytes(w.queued.Add(size))
-	req := &request{spans: spans, events: events, size: size, done: make(chan error, 1)}
+	req := &request{ctx: ctx, spans: spans, events: events, size: size, done: make(chan error, 1)}
 	w.mu.Lock()
 	if w.stopped.Load() {
 		w.mu.Unlock()
@@ -170,8 +171,19 @@ func (w *Writer) release(r *request) {
 func (w *Writer) work() {
 	defer w.wg.Done()
 	for first := range w.q {
-		group := []*request{first}
-		rows := len(first.spans) + len(first.events)
+		var group []*request
+		rows := 0
+		add := func(r *request) {
+			// A request whose caller already gave up was answered 503 and will be resent:
+			// writing it now would only slow the queue down when it is already too long.
+			if err := r.ctx.Err(); err != nil && !w.stopped.Load() {
+				w.finish(r, err)
+				return
+			}
+			group = append(group, r)
+			rows += len(r.spans) + len(r.events)
+		}
+		add(first)
 	drain:
 		for rows < w.cfg.MaxBatchRows {
 			select {
@@ -179,13 +191,14 @@ func (w *Writer) work() {
 				if !ok {
 					break drain
 				}
-				group = append(group, r)
-				rows += len(r.spans) + len(r.events)
+				add(r)
 			default:
 				break drain
 			}
 		}
-		w.commitGroup(group)
+		if len(group) > 0 {
+			w.commitGroup(group)
+		}
 	}
 }
 
