@@ -226,6 +226,21 @@ func TestRealADB(t *testing.T) {
 			t.Errorf("settings get = %q", out)
 		}
 	})
+	t.Run("auth accepted", func(t *testing.T) {
+		devs[2].SetAuthRequired(true)
+		r.waitState(devs[2].Addr(), "device")
+		if out := r.adbOK("-s", devs[2].Addr(), "shell", "echo", "authed"); out != "authed\n" {
+			t.Errorf("after AUTH: %q", out)
+		}
+		devs[2].SetAuthRequired(false)
+	})
+	t.Run("forward is host-side", func(t *testing.T) {
+		r.adbOK("-s", s0, "forward", "tcp:0", "tcp:8080")
+		if out := r.adbOK("forward", "--list"); !strings.Contains(out, s0+" tcp:") {
+			t.Errorf("forward --list = %q", out)
+		}
+		r.adbOK("-s", s0, "forward", "--remove-all")
+	})
 	t.Run("unauthorized and offline", func(t *testing.T) {
 		devs[3].SetUnauthorized(true)
 		devs[4].SetOffline(true)

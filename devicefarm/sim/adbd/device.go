@@ -171,6 +171,10 @@ func (d *Device) Detached() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.de
 // SetOffline makes new transports hang after CNXN (adb shows "offline"); existing ones drop.
 func (d *Device) SetOffline(v bool) { d.setMode(v, modeOffline) }
 
+// SetAuthRequired makes new transports go through AUTH (TOKEN, then the host's SIGNATURE
+// or public key is accepted), as a phone that already trusts the host does.
+func (d *Device) SetAuthRequired(v bool) { d.setMode(v, modeAuth) }
+
 // SetUnauthorized makes new transports stop at AUTH (adb shows "unauthorized").
 func (d *Device) SetUnauthorized(v bool) { d.setMode(v, modeUnauthorized) }
 

@@ -29,9 +29,17 @@
 //	fleet, err := adbd.NewFleet(adbd.Config{Count: 20, TimeScale: 0.05})
 //	err = fleet.Start(ctx)
 //	for _, d := range fleet.Devices() { fmt.Println(d.Addr(), d.Instance().Model.Name) }
-//	d.SetBattery(4, 47.5); d.SetThermalStatus(4); d.DropAfterTests(3)
-//	d.Detach(); d.Attach(); d.SetOffline(true); d.SetUnauthorized(true)
+//	d := fleet.Device("127.0.0.1:40001")          // by adb serial or ro.serialno
+//	d.SetBattery(4, 47.5); d.SetCharging(false)   // low battery, overheating (health=3)
+//	d.SetThermalStatus(4); d.SetFreeStorageMB(50) // throttling, full storage
+//	d.DropAfterTests(3)                           // falls off the bus in its next run
+//	d.Detach(); d.Attach()                        // cable pulled / plugged back
+//	d.SetOffline(true); d.SetUnauthorized(true)   // adb shows offline / unauthorized
+//	d.SetAuthRequired(true); d.SetShellV2(false)  // AUTH handshake; pre-Android-7 adbd
+//	d.FileInfo(path); d.Packages(); d.Log('E', "MyTag", "msg")
 //	err = fleet.Shutdown(ctx)
 //
-// Config.Faults applies the same misbehaviour by Match at start.
+// Config.Faults applies device misbehaviour by Match at start (also as YAML, see
+// `fleetlens sim android --faults`). BuildAPK writes test and app APKs for the farm and demo;
+// ParseManifest validates a sidecar. Config.TimeScale shrinks simulated durations for tests.
 package adbd
