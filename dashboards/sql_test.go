@@ -2,8 +2,13 @@ package dashboards
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"math"
+	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/fleetlens/fleetlens/internal/pg/pgtest"
 )
@@ -35,13 +42,18 @@ var selections = []struct {
 // series must return exactly (time, metric, value) with a numeric time and at least one
 // non-null value; tables and stats the columns their definition names; all at least one row.
 func TestPanelsQueryTheSeededDatabase(t *testing.T) {
-	pool := pgtest.New(t)
+	dsn := pgtest.NewDSN(t)
+	pool, err := pgxpool.New(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
 	now := time.Now().UTC()
 	r := Range{From: now.Add(-3 * time.Hour).Truncate(time.Minute), To: now.Add(5 * time.Minute).Truncate(time.Minute), Interval: "5m"}
 	seedField(t, pool, r.From.Add(30*time.Minute), now.Add(-time.Minute))
 	seedFarm(t, pool)
 	seedGate(t, pool)
-	conn := grafanaConn(t, pool)
+	conn := grafanaConn(t, pool, dsn)
 
 	columns := map[string]map[int][]string{}
 	for _, d := range All() {
@@ -80,22 +92,51 @@ func TestPanelsQueryTheSeededDatabase(t *testing.T) {
 	checkValues(t, conn, r)
 }
 
-// grafanaConn is a connection with the privileges Grafana's datasource gets.
-func grafanaConn(t *testing.T, pool *pgxpool.Pool) *pgxpool.Conn {
+// grafanaConn logs in the way the exported datasource does: Export writes the provisioning
+// tree for the test database, and the connection is made from the datasource file's url,
+// user, database and sslmode, with the password Grafana would read from the environment.
+func grafanaConn(t *testing.T, pool *pgxpool.Pool, dsn string) *pgx.Conn {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pool.Acquire(ctx)
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		t.Fatal(err)
+	}
+	password := hex.EncodeToString(secret) // hex: safe inside the literal below
+	if _, err := pool.Exec(ctx, `ALTER ROLE `+GrafanaLogin+` PASSWORD '`+password+`'`); err != nil {
+		t.Fatalf("the migration must create the %s login: %v", GrafanaLogin, err)
+	}
+	dir := t.TempDir()
+	if err := Export(dir, dsn); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "provisioning", "datasources", "fleetlens.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(conn.Release)
-	if _, err := conn.Exec(ctx, `SET ROLE `+GrafanaLogin); err != nil {
-		t.Fatalf("the migration must create the %s login: %v", GrafanaLogin, err)
-	}
-	if _, err := conn.Exec(ctx, `SET default_transaction_read_only = on`); err != nil {
+	var f dsYAML
+	if err := yaml.Unmarshal(raw, &f); err != nil {
 		t.Fatal(err)
 	}
-	// The role really is read-only: writing must fail.
+	d := f.Datasources[0]
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(d.User, password), Host: d.URL,
+		Path: "/" + fmt.Sprint(d.JSONData["database"]), RawQuery: "sslmode=" + fmt.Sprint(d.JSONData["sslmode"])}
+	if d.User != GrafanaLogin {
+		// The test DSN names the administrator; Grafana is given the read-only login instead.
+		if err := ExportWith(dir, dsn, Options{User: GrafanaLogin}); err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword(GrafanaLogin, password)
+	}
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatalf("log in as the datasource would (%s): %v", d.URL, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	var ro string
+	if err := conn.QueryRow(ctx, `SHOW default_transaction_read_only`).Scan(&ro); err != nil || ro != "on" {
+		t.Fatalf("%s logs in with default_transaction_read_only=%q (%v), want on", GrafanaLogin, ro, err)
+	}
 	if _, err := conn.Exec(ctx, `INSERT INTO apps (id) VALUES ('x')`); err == nil {
 		t.Fatalf("%s could write to apps", GrafanaLogin)
 	}
@@ -104,7 +145,7 @@ func grafanaConn(t *testing.T, pool *pgxpool.Pool) *pgxpool.Conn {
 
 // resolveVariables runs the variable queries in order, as Grafana does on load, checks
 // that they offer the seeded values and selects every model when none is chosen.
-func resolveVariables(t *testing.T, conn *pgxpool.Conn, d *Dashboard, r Range, sel Selection) {
+func resolveVariables(t *testing.T, conn *pgx.Conn, d *Dashboard, r Range, sel Selection) {
 	t.Helper()
 	for _, v := range d.Templating.List {
 		if v.Type != "query" {
@@ -137,7 +178,7 @@ func resolveVariables(t *testing.T, conn *pgxpool.Conn, d *Dashboard, r Range, s
 	}
 }
 
-func firstColumn(t *testing.T, conn *pgxpool.Conn, sql string) []string {
+func firstColumn(t *testing.T, conn *pgx.Conn, sql string) []string {
 	t.Helper()
 	rows, err := conn.Query(context.Background(), sql)
 	if err != nil {
@@ -158,7 +199,7 @@ func firstColumn(t *testing.T, conn *pgxpool.Conn, sql string) []string {
 	return out
 }
 
-func checkPanel(t *testing.T, conn *pgxpool.Conn, p *Panel, format string, want []string, sql string) {
+func checkPanel(t *testing.T, conn *pgx.Conn, p *Panel, format string, want []string, sql string) {
 	t.Helper()
 	rows, err := conn.Query(context.Background(), sql)
 	if err != nil {
@@ -233,7 +274,7 @@ func number(v any) (float64, bool) {
 // checkValues pins a few numbers the seed determines, so the SQL is not only valid but right:
 // 8 sessions per device and release; crashes in sessions 1 and 5 (baseline) plus 2 and 6
 // (candidate); ANRs in sessions 1, 4 and 7; 5 farm devices; checkout fails once then passes.
-func checkValues(t *testing.T, conn *pgxpool.Conn, r Range) {
+func checkValues(t *testing.T, conn *pgx.Conn, r Range) {
 	t.Helper()
 	d := releaseHealth()
 	sel := Selection{VarApp: {seedApp}, VarRelease: {seedCand}, VarCompareRelease: {seedBase},
