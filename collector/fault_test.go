@@ -3,6 +3,7 @@ package collector_test
 import (
 	"context"
 	"encoding/binary"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -118,6 +119,7 @@ func TestPostgresStoppedMidLoadLosesNoAcknowledgedSpan(t *testing.T) {
 		t.Fatal(err)
 	}
 	var once sync.Once
+	var readyWhileDown int
 	restarted := make(chan struct{})
 	acked := exportAll(t, exp, "pgdown", 60, 200, 4, func(n int) {
 		if n == 15 {
@@ -125,6 +127,7 @@ func TestPostgresStoppedMidLoadLosesNoAcknowledgedSpan(t *testing.T) {
 				if err := cl.Stop(ctx); err != nil {
 					t.Error(err)
 				}
+				readyWhileDown = getStatus(t, "http://"+c.AdminAddr()+"/readyz")
 				go func() {
 					time.Sleep(2 * time.Second)
 					if err := cl.Start(ctx); err != nil {
@@ -138,6 +141,15 @@ func TestPostgresStoppedMidLoadLosesNoAcknowledgedSpan(t *testing.T) {
 	<-restarted
 	if len(acked) != 60 {
 		t.Fatalf("only %d of 60 batches acknowledged (the exporter gave up)", len(acked))
+	}
+	if readyWhileDown != 503 {
+		t.Fatalf("/readyz answered %d while PostgreSQL was down, want 503", readyWhileDown)
+	}
+	if got := getStatus(t, "http://"+c.AdminAddr()+"/readyz"); got != 200 {
+		t.Fatalf("/readyz answered %d after PostgreSQL came back", got)
+	}
+	if got := getStatus(t, "http://"+c.AdminAddr()+"/healthz"); got != 200 {
+		t.Fatalf("/healthz: %d", got)
 	}
 	unavailable := metricSum(t, c.AdminAddr(), "fleetlens_collector_requests_total", map[string]string{"code": "503"})
 	if unavailable == 0 {
@@ -184,4 +196,14 @@ func TestCollectorKilledMidLoadLosesNoAcknowledgedSpan(t *testing.T) {
 		t.Fatalf("only %d of 60 batches acknowledged", len(acked))
 	}
 	checkAcked(t, pool, "killed", acked, 200)
+}
+
+func getStatus(t *testing.T, url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
