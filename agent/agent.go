@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -34,6 +35,8 @@ type Agent struct {
 	http  *http.Server
 	addr  string
 	start time.Time
+
+	killed atomic.Bool // tests: the process "died"; no more database writes
 
 	mu      sync.Mutex
 	workers map[string]*worker // by serial
@@ -66,9 +69,13 @@ func (a *Agent) MetricsAddr() string { return a.addr }
 // Start registers the host, discovers devices and starts the loops.
 func (a *Agent) Start(ctx context.Context) error {
 	hostname, _ := os.Hostname()
-	if _, err := a.pool.Exec(ctx, `INSERT INTO hosts (id, hostname, agent_version, labels) VALUES ($1, $2, 'fleetlens', $3)
-		ON CONFLICT (id) DO UPDATE SET hostname = EXCLUDED.hostname, started_at = now(), last_seen = now(), labels = EXCLUDED.labels`,
-		a.cfg.HostID, hostname, a.cfg.Labels); err != nil {
+	if a.cfg.Labels == nil {
+		a.cfg.Labels = map[string]string{}
+	}
+	if _, err := a.pool.Exec(ctx, `INSERT INTO hosts (id, hostname, agent_version, labels, lease_ttl_ms) VALUES ($1, $2, 'fleetlens', $3, $4)
+		ON CONFLICT (id) DO UPDATE SET hostname = EXCLUDED.hostname, started_at = now(), last_seen = now(),
+			labels = EXCLUDED.labels, lease_ttl_ms = EXCLUDED.lease_ttl_ms`,
+		a.cfg.HostID, hostname, a.cfg.Labels, int(a.cfg.LeaseTTL/time.Millisecond)); err != nil {
 		return fmt.Errorf("agent %s: register host: %w", a.cfg.HostID, err)
 	}
 	if a.cfg.MetricsAddr != "" {
@@ -101,6 +108,15 @@ func (a *Agent) Start(ctx context.Context) error {
 	go func() { defer a.wg.Done(); a.listen(ctx) }()
 	a.log.Info("agent started", "devices", len(devs), "lease_ttl", a.cfg.LeaseTTL)
 	return nil
+}
+
+// kill simulates the process dying (kill -9): everything stops, nothing is released or
+// written, so the database only learns of it when the leases expire.
+func (a *Agent) kill() {
+	a.killed.Store(true)
+	if a.cancel != nil {
+		a.cancel()
+	}
 }
 
 // Shutdown stops claiming, lets running tests see cancellation, releases what is held so

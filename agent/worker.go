@@ -229,19 +229,50 @@ func (w *worker) run(ctx context.Context, l *schedule.Lease) {
 	defer cancel()
 	lost := false
 	testStart := time.Now()
+	// An 'error' result is held back until we know why the run ended: the driver reports
+	// the test in flight as an error when the device drops off, and that is an
+	// infrastructure failure, not the test's.
+	var held *schedule.Attempt
+	flush := func(a schedule.Attempt) {
+		if lost {
+			return
+		}
+		if err := w.record(ctx, l, a); errors.Is(err, schedule.ErrLeaseLost) {
+			lost = true
+			stop()
+		}
+	}
 	err = w.a.drv.RunTests(rctx, w.dev.Serial, driver.RunRequest{AppID: info.AppID, TestAppID: info.TestAppID,
 		Runner: info.Runner, Tests: cases, TestTimeout: info.TestTimeout}, func(res driver.TestResult) {
 		t, ok := byName[res.Class+"#"+res.Method]
 		if !ok || lost {
 			return
 		}
+		if held != nil {
+			flush(*held)
+			held = nil
+		}
 		a := w.attempt(ctx, info, l, t, res, testStart)
 		testStart = time.Now()
-		if err := w.record(ctx, l, a); errors.Is(err, schedule.ErrLeaseLost) {
-			lost = true
-			stop()
+		if a.Status == "error" {
+			held = &a
+			return
 		}
+		flush(a)
 	})
+	if held != nil {
+		infra := w.gone.Load() || errors.Is(err, driver.ErrDeviceGone) || (rctx.Err() != nil && ictx.Err() == nil)
+		if infra {
+			held.Status, held.InfraReason = "infra", "device_lost"
+			if !w.gone.Load() && !errors.Is(err, driver.ErrDeviceGone) {
+				held.InfraReason = "timeout_no_output"
+			}
+			held.Message = fmt.Sprintf("%s (device %s)", held.Message, w.dev.Serial)
+		}
+		if ctx.Err() == nil {
+			flush(*held)
+		}
+	}
 	switch {
 	case lost || (ictx.Err() != nil && ctx.Err() == nil && !w.gone.Load()):
 		w.a.m.leasesLost.Inc()
@@ -342,6 +373,9 @@ func (w *worker) record(ctx context.Context, l *schedule.Lease, a schedule.Attem
 // retryDB retries a database call through a restart of the server (connection errors),
 // never past a lost lease; results are only acknowledged once stored.
 func (w *worker) retryDB(ctx context.Context, f func(context.Context) error) error {
+	if w.a.killed.Load() {
+		return errors.New("agent killed")
+	}
 	backoff := 100 * time.Millisecond
 	deadline := time.Now().Add(2 * w.a.cfg.LeaseTTL)
 	for {

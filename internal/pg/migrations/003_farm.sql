@@ -44,6 +44,10 @@ ALTER TABLE devices
     ADD COLUMN screen            text NOT NULL DEFAULT '',
     ADD COLUMN current_run       bigint;
 
+-- The lease TTL a host's agent runs with: a host silent for twice that is lost, and its
+-- devices are marked offline by whoever reaps next (farm_reap).
+ALTER TABLE hosts ADD COLUMN lease_ttl_ms int NOT NULL DEFAULT 30000;
+
 CREATE TABLE farm_blobs (
     sha256      text PRIMARY KEY CHECK (sha256 ~ '^[0-9a-f]{64}$'),
     size        bigint NOT NULL,
@@ -353,7 +357,9 @@ CREATE FUNCTION farm_finish_run(p_run bigint) RETURNS text LANGUAGE plpgsql AS $
 DECLARE
     v text;
 BEGIN
-    IF EXISTS (SELECT 1 FROM farm_work_items WHERE run_id = p_run AND state IN ('queued', 'leased')) THEN
+    -- Two EXISTS so each uses its partial index (state IN (...) implies neither predicate).
+    IF EXISTS (SELECT 1 FROM farm_work_items WHERE run_id = p_run AND state = 'queued')
+       OR EXISTS (SELECT 1 FROM farm_work_items WHERE run_id = p_run AND state = 'leased') THEN
         RETURN NULL;
     END IF;
     UPDATE farm_runs r
@@ -474,6 +480,10 @@ BEGIN
                              format('lease expired: agent %s stopped heartbeating', w.lease_owner));
         n := n + 1;
     END LOOP;
+    UPDATE devices d SET state = 'offline', health_reason = 'host lost: agent stopped heartbeating'
+      FROM hosts h
+     WHERE d.host_id = h.id AND d.state <> 'offline'
+       AND h.last_seen < now() - 2 * h.lease_ttl_ms * interval '1 millisecond';
     FOR rid IN SELECT id FROM farm_runs WHERE state IN ('queued', 'running') AND deadline < now()
                 FOR UPDATE SKIP LOCKED LOOP
         UPDATE farm_work_items SET state = 'cancelled', finished_at = now()
@@ -484,7 +494,8 @@ BEGIN
         UPDATE devices SET state = 'idle', current_run = NULL WHERE current_run = rid AND state = 'busy';
     END LOOP;
     FOR rid IN SELECT r.id FROM farm_runs r WHERE r.state IN ('queued', 'running')
-                 AND NOT EXISTS (SELECT 1 FROM farm_work_items q WHERE q.run_id = r.id AND q.state IN ('queued', 'leased')) LOOP
+                 AND NOT EXISTS (SELECT 1 FROM farm_work_items q WHERE q.run_id = r.id AND q.state = 'queued')
+                 AND NOT EXISTS (SELECT 1 FROM farm_work_items q WHERE q.run_id = r.id AND q.state = 'leased') LOOP
         PERFORM farm_finish_run(rid);
     END LOOP;
     RETURN n;
@@ -643,8 +654,9 @@ BEGIN
                    AND a.run_test_id = u.t AND a.status <> 'infra')) THEN
         RETURN farm_release(p_item, p_lease, 'no_result', 'the test runner ended without reporting the test');
     END IF;
+    -- The device stays 'busy' until its next claim finds nothing: flipping it idle and busy
+    -- again per item would cost two row updates and two NOTIFYs.
     UPDATE farm_work_items SET state = 'done', finished_at = now() WHERE id = w.id;
-    UPDATE devices SET state = 'idle' WHERE serial = w.lease_serial AND state = 'busy';
     PERFORM farm_finish_run(w.run_id);
     RETURN true;
 END $$;
@@ -659,6 +671,7 @@ DROP TABLE farm_reservations, farm_test_history, farm_device_health, farm_attemp
     farm_work_items, farm_run_tests, farm_run_devices, farm_runs, farm_suites, farm_blobs;
 DROP FUNCTION farm_notify_device, farm_notify_run, farm_notify_test, farm_notify_work;
 DROP TRIGGER IF EXISTS devices_notify ON devices;
+ALTER TABLE hosts DROP COLUMN lease_ttl_ms;
 ALTER TABLE devices DROP COLUMN charging, DROP COLUMN thermal_status, DROP COLUMN free_storage_mb,
     DROP COLUMN health_ok, DROP COLUMN health_reason, DROP COLUMN quarantined_until,
     DROP COLUMN quarantine_reason, DROP COLUMN screen, DROP COLUMN current_run;
