@@ -24,7 +24,7 @@ type Config struct {
 	// UserIDKeys hold user identifiers: replaced by "pseudo:<hmac>" when UserIDKey is set
 	// (stable, so distinct users can still be counted), else by "[redacted]".
 	UserIDKeys []string `yaml:"user_id_keys"`
-	UserIDKey  string   `yaml:"user_id_key"`
+	UserIDKey  string   `yaml:"user_id_key" env:"FLEETLENS_COLLECTOR_USER_ID_KEY"`
 	// Emails masks e-mail addresses found in any string value, span name or log body.
 	Emails bool `yaml:"emails"`
 }
