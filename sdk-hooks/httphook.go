@@ -212,7 +212,7 @@ func (rs *reqState) finishErr(errType string, err error) {
 		return
 	}
 	if rs.span != nil {
-		rs.span.SetAttributes(rs.phaseAttrs(errType)...)
+		rs.span.SetAttributes(append(rs.phaseAttrs(errType), rs.t.sdk.net.Load().attrs()...)...)
 		rs.span.SetStatus(codes.Error, errType)
 		rs.span.End()
 	}
@@ -223,21 +223,23 @@ func (rs *reqState) finish(_ error) {
 	if !rs.finished.CompareAndSwap(false, true) {
 		return
 	}
-	defer rs.t.sdk.guard("http finish")
-	now := mono()
-	ttfb, download := rs.ttfbDownload(now)
+	s := rs.t.sdk
+	defer s.guard("http finish")
+	ttfb, download := rs.ttfbDownload(mono())
+	// The request is a measurement: feed it first, so its span carries the class that
+	// includes it (the first request of a session is then classified, not "unknown").
+	s.observe(ttfb, rs.bytes, download)
 	errType := ""
 	if rs.status >= 400 {
 		errType = statusString(rs.status)
 	}
 	if rs.span != nil {
-		rs.span.SetAttributes(rs.phaseAttrs(errType)...)
+		rs.span.SetAttributes(append(rs.phaseAttrs(errType), s.net.Load().attrs()...)...)
 		if rs.status >= 500 {
 			rs.span.SetStatus(codes.Error, errType)
 		}
 		rs.span.End(noEndOpts...)
 	}
-	rs.t.sdk.observe(ttfb, rs.bytes, download)
 	if rs.dials.Load() == 0 {
 		rs.span, rs.t = nil, nil
 		statePool.Put(rs)
@@ -291,7 +293,6 @@ func (rs *reqState) phaseAttrs(errType string) []attribute.KeyValue {
 }
 
 func (s *SDK) requestAttrs(kv []attribute.KeyValue, req *http.Request, ss *session) []attribute.KeyValue {
-	n := s.net.Load().attrs()
 	u := req.URL
 	kv = append(kv,
 		attribute.String(sc.HTTPRequestMethod, methodName(req.Method)),
@@ -308,7 +309,6 @@ func (s *SDK) requestAttrs(kv []attribute.KeyValue, req *http.Request, ss *sessi
 	if req.ContentLength > 0 {
 		kv = append(kv, attribute.Int64(sc.HTTPRequestBodySize, req.ContentLength))
 	}
-	kv = append(kv, n...)
 	for _, h := range s.capture {
 		if v := req.Header.Get(h); v != "" {
 			kv = append(kv, attribute.String("http.request.header."+lowerHeader(h), s.redactHeader(h, v)))
