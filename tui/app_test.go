@@ -97,6 +97,8 @@ func (s *session) keys(ks ...string) {
 			s.tm.Send(tea.KeyPressMsg{Code: tea.KeyEscape})
 		case "tab":
 			s.tm.Send(tea.KeyPressMsg{Code: tea.KeyTab})
+		case "ctrl+s", "ctrl+r":
+			s.tm.Send(tea.KeyPressMsg{Code: rune(k[5]), Mod: tea.ModCtrl})
 		default:
 			s.tm.Type(k)
 		}

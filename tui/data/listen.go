@@ -33,6 +33,10 @@ type listener struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// onReconnect runs when the connection comes back after being lost (the pool drops its
+	// connections to the old server there).
+	onReconnect func()
 }
 
 func newListener(cfg *pgx.ConnConfig, coalesce, maxBackoff time.Duration) *listener {
@@ -92,6 +96,9 @@ func (l *listener) loop(ctx context.Context) {
 			continue
 		}
 		backoff, attempt, since = 250*time.Millisecond, 0, time.Time{}
+		if everUp && l.onReconnect != nil {
+			l.onReconnect()
+		}
 		slog.Info("tui: listening", "channels", []string{ChannelDevices, ChannelRuns})
 		l.send(ctx, Event{Conn: &ConnState{Up: true, Since: time.Now()}, All: everUp})
 		everUp = true

@@ -64,7 +64,11 @@ func NewPG(cfg Config) (*PG, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Second
 	}
-	return &PG{pool: pool, dsn: cfg.DSN, listener: newListener(pcfg.ConnConfig, cfg.Coalesce, cfg.MaxBackoff)}, nil
+	p := &PG{pool: pool, dsn: cfg.DSN, listener: newListener(pcfg.ConnConfig, cfg.Coalesce, cfg.MaxBackoff)}
+	// Connections from before a server restart are dead; drop them rather than fail one
+	// query per stale connection.
+	p.listener.onReconnect = pool.Reset
+	return p, nil
 }
 
 // Pool exposes the pool so the farm and gate adapters share it.

@@ -30,8 +30,9 @@ var states = []string{"idle", "idle", "idle", "busy", "idle", "offline", "idle",
 func Devices(ctx context.Context, pool *pgxpool.Pool, android, ios, hosts int) ([]string, error) {
 	for h := 0; h < hosts; h++ {
 		id := fmt.Sprintf("host-%c", 'a'+h)
-		if _, err := pool.Exec(ctx, `INSERT INTO hosts (id, hostname, agent_version, started_at, last_seen)
-			VALUES ($1, $2, 'test', $3, $3) ON CONFLICT DO NOTHING`, id, id+".lab", T0); err != nil {
+		// Hosts heartbeat in real time (the farm reaps silent hosts' devices to offline).
+		if _, err := pool.Exec(ctx, `INSERT INTO hosts (id, hostname, agent_version)
+			VALUES ($1, $2, 'test') ON CONFLICT DO NOTHING`, id, id+".lab"); err != nil {
 			return nil, fmt.Errorf("seed host %s: %w", id, err)
 		}
 	}
@@ -142,6 +143,9 @@ func Execute(ctx context.Context, pool *pgxpool.Pool, serials []string, failMode
 	}
 	q := &schedule.Queue{DB: pool, HostID: "host-a", TTL: time.Hour}
 	first := failModel == "first"
+	if _, err := q.Heartbeat(ctx); err != nil {
+		return 0, err
+	}
 	items := 0
 	for idle := 0; idle < 2 && items < maxItems; {
 		progressed := false
