@@ -20,6 +20,7 @@ func TestJSONMatchesGrafanaSchema(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		//lint:ignore SA1019 fleetlens ships Classic dashboard JSON (the v2 schema is a different format)
 		var d sdkdashboard.Dashboard
 		if err := d.UnmarshalJSONStrict(raw); !noErrors(err) {
 			t.Errorf("%s: %v", name, err)
@@ -53,6 +54,7 @@ func TestSchemaCheckCatchesMistakes(t *testing.T) {
 		{`"drawStyle": "line"`, `"drawStyle": "line", "drawStile": "x"`}, // a timeseries field option
 	} {
 		mutated := strings.Replace(string(raw), bad[0], bad[1], 1)
+		//lint:ignore SA1019 Classic dashboard JSON, as above
 		var d sdkdashboard.Dashboard
 		if err := d.UnmarshalJSONStrict([]byte(mutated)); noErrors(err) {
 			t.Errorf("strict decoding accepted %s", bad[1])
