@@ -238,6 +238,12 @@ func TestBadInputIsRejectedClearlyAndLosesNothingValid(t *testing.T) {
 			})),
 			wantCode: 400, wantMsg: "not valid UTF-8", reason: "rejected",
 			release: "utf8", wantStored: 2, itemsReason: "invalid_utf8"},
+		{name: "invalid UTF-8 inside JSON", url: traces, token: tok, ct: "application/json",
+			body: []byte(fmt.Sprintf(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.version","value":{"stringValue":"jsonutf8"}}]},"scopeSpans":[{"spans":[`+
+				`{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"GET `+"\xff"+`","startTimeUnixNano":"%d","endTimeUnixNano":"%d"},`+
+				`{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b175","name":"GET","startTimeUnixNano":"%d","endTimeUnixNano":"%d"}]}]}]}`,
+				now.UnixNano()-1e9, now.UnixNano(), now.UnixNano()-1e9, now.UnixNano())),
+			wantCode: 400, wantMsg: "1 of 2 spans rejected", reason: "rejected", release: "jsonutf8", wantStored: 1, itemsReason: "invalid_utf8"},
 		{name: "log record without timestamps", url: logs, token: tok, ct: "application/x-protobuf", body: noTimeBody,
 			wantCode: 400, wantMsg: "neither time_unix_nano nor observed_time_unix_nano", reason: "rejected"},
 		{name: "zstd valid", url: traces, token: tok, ct: "application/x-protobuf", enc: "zstd", body: zvalid,
