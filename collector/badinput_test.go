@@ -244,6 +244,14 @@ func TestBadInputIsRejectedClearlyAndLosesNothingValid(t *testing.T) {
 				`{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b175","name":"GET","startTimeUnixNano":"%d","endTimeUnixNano":"%d"}]}]}]}`,
 				now.UnixNano()-1e9, now.UnixNano(), now.UnixNano()-1e9, now.UnixNano())),
 			wantCode: 400, wantMsg: "1 of 2 spans rejected", reason: "rejected", release: "jsonutf8", wantStored: 1, itemsReason: "invalid_utf8"},
+		{name: "release too long for an index", url: traces, token: tok, ct: "application/x-protobuf",
+			body: protoBody(t, func() ptrace.Traces {
+				td := spanBatch("long", 2, nil)
+				td.ResourceSpans().At(0).Resource().Attributes().PutStr("service.version", strings.Repeat("9", 5000))
+				spanBatch("long", 3, nil).ResourceSpans().At(0).CopyTo(td.ResourceSpans().AppendEmpty())
+				return td
+			}()),
+			wantCode: 400, wantMsg: "2 of 5 spans rejected", reason: "rejected", release: "long", wantStored: 3, itemsReason: "too_long"},
 		{name: "log record without timestamps", url: logs, token: tok, ct: "application/x-protobuf", body: noTimeBody,
 			wantCode: 400, wantMsg: "neither time_unix_nano nor observed_time_unix_nano", reason: "rejected"},
 		{name: "zstd valid", url: traces, token: tok, ct: "application/x-protobuf", enc: "zstd", body: zvalid,

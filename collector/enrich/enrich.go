@@ -83,7 +83,13 @@ const (
 	ReasonAttributes = "too_many_attributes"
 	ReasonUTF8       = "invalid_utf8"
 	ReasonID         = "invalid_id"
+	ReasonTooLong    = "too_long"
 )
+
+// MaxDimension bounds the strings that become rollup keys and index entries (release,
+// model, OS, event name): PostgreSQL refuses B-tree entries over ~2.7 kB, and one such row
+// would fail a whole batch.
+const MaxDimension = 200
 
 func (r *Rejects) add(reason, msg string) {
 	if r.ByReason == nil {
@@ -173,6 +179,13 @@ func (e *Enricher) resource(attrs pcommon.Map) resourceInfo {
 	ri.manufacturer = str(attrs, semconv.DeviceManufacturer)
 	ri.osName = str(attrs, semconv.OSName)
 	ri.osVersion = str(attrs, semconv.OSVersion)
+	for _, d := range []string{ri.release, ri.model, ri.manufacturer, ri.osName, ri.osVersion} {
+		if len(d) > MaxDimension {
+			ri.err = fmt.Errorf("resource attribute value %.40q... longer than %d bytes (service.version, device.*, os.*)", d, MaxDimension)
+			ri.reason = ReasonTooLong
+			return ri
+		}
+	}
 	ri.session = str(attrs, semconv.SessionID)
 	ri.deviceID = str(attrs, semconv.DeviceID)
 	ri.netType = str(attrs, semconv.NetworkConnectionType)

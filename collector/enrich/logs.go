@@ -81,6 +81,9 @@ func (e *Enricher) record(r *store.EventRow, app string, ri *resourceInfo, scope
 	if r.Name == "" {
 		r.Name = str(attrs, semconv.EventName)
 	}
+	if len(r.Name) > MaxDimension {
+		return ReasonTooLong, fmt.Errorf("event name longer than %d bytes", MaxDimension)
+	}
 	r.SeverityText = lr.SeverityText()
 	for _, s := range []string{r.Name, r.SeverityText, scope} {
 		if err := checkString(s); err != nil {

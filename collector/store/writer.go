@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -282,13 +283,17 @@ func (w *Writer) commit(spans []SpanRow, events []EventRow) error {
 }
 
 // isDataError tells a refusal of the data (retrying cannot help) from a transient failure.
+// A missing partition (23514) or table (42P01) is an operator problem that will be fixed:
+// clients must retry, not drop, so those count as transient.
 func isDataError(err error) bool {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false
 	}
-	switch pe.Code[:2] {
-	case "22", "23", "54", "42":
+	switch {
+	case pe.Code == "23514":
+		return false
+	case strings.HasPrefix(pe.Code, "22"), strings.HasPrefix(pe.Code, "23"), strings.HasPrefix(pe.Code, "54"):
 		return true
 	}
 	return false
