@@ -59,9 +59,15 @@ const releaseRows = `SELECT version FROM (
 WHERE version <> ''
 GROUP BY version`
 
-// The models seen in the field (spans) and in the farm (devices) on the selected platforms.
-const modelQuery = `SELECT DISTINCT model FROM spans
-WHERE app_id = ${app:sqlstring} AND $__timeFilter(start_time) AND fleetlens_platform(os_name) IN (${platform})
+// The models seen in the field and in the farm on the selected platforms. Field models come
+// from the resources table (one row per distinct OTLP resource, 002_collector.sql), which is
+// orders of magnitude smaller than spans; model and platform are derived as the collector's
+// enricher does: device.model.identifier else device.model.name; fleetlens.platform else
+// from os.name.
+const modelQuery = `SELECT DISTINCT coalesce(nullif(attributes->>'device.model.identifier', ''), attributes->>'device.model.name', '') AS model
+FROM resources
+WHERE app_id = ${app:sqlstring} AND first_seen <= $__timeTo()
+  AND coalesce(nullif(lower(attributes->>'fleetlens.platform'), ''), fleetlens_platform(attributes->>'os.name')) IN (${platform})
 UNION
 SELECT model FROM devices WHERE platform IN (${platform})
 ORDER BY 1`
