@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -23,8 +24,7 @@ type Server struct {
 }
 
 // StartPrivate runs `adb -P PORT nodaemon server` on a free port with its own HOME, in the
-// foreground so Stop can kill exactly it; it also dies with this process (Pdeathsig), so a
-// test binary killed by -timeout leaves no server behind.
+// foreground so Stop can kill exactly it; it also dies with this process (see spawn).
 func StartPrivate(ctx context.Context, home string) (*Server, error) {
 	bin, err := exec.LookPath("adb")
 	if err != nil {
@@ -46,11 +46,9 @@ func StartPrivate(ctx context.Context, home string) (*Server, error) {
 	s.cmd = exec.Command(bin, "-P", strconv.Itoa(port), "nodaemon", "server")
 	s.cmd.Env = s.Env()
 	s.cmd.Stdout, s.cmd.Stderr = log, log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
+	if err := s.spawn(); err != nil {
 		return nil, fmt.Errorf("start adb server on %d: %w", port, err)
 	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := Version(ctx, s.Addr); err == nil {
@@ -67,6 +65,27 @@ func StartPrivate(ctx context.Context, home string) (*Server, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// spawn starts the server from a goroutine locked to its OS thread for the server's whole
+// life: Pdeathsig fires when the *thread* that forked dies, so the thread must outlive the
+// child, and the kernel then kills the server if this process dies (a test binary killed by
+// -timeout leaves no server behind).
+func (s *Server) spawn() error {
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	done := s.done
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
+		if err := s.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = s.cmd.Wait()
+		close(done)
+	}()
+	return <-started
 }
 
 // Env is the environment adb clients need to reach this server.
@@ -106,11 +125,9 @@ func (s *Server) Restart(ctx context.Context) error {
 	s.done = make(chan struct{})
 	s.cmd = exec.Command(bin, "-P", strconv.Itoa(s.Port), "nodaemon", "server")
 	s.cmd.Env = s.Env()
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
+	if err := s.spawn(); err != nil {
 		return err
 	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
 	for i := 0; i < 200; i++ {
 		if _, err := Version(ctx, s.Addr); err == nil {
 			return nil

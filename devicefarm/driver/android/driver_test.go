@@ -27,7 +27,11 @@ type rig struct {
 
 func newRig(t *testing.T, n int, cfg CaptureOpt) *rig {
 	t.Helper()
-	f, err := adbd.NewFleet(adbd.Config{Count: n, Seed: t.Name(), TimeScale: 0.02})
+	scale := 0.02
+	if cfg {
+		scale = 0.2 // tests long enough that each one's log window is its own
+	}
+	f, err := adbd.NewFleet(adbd.Config{Count: n, Seed: t.Name(), TimeScale: scale})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +213,8 @@ func TestDriver(t *testing.T) {
 				status := map[string]driver.TestStatus{}
 				for _, tr := range got {
 					status[tr.Method] = tr.Status
-					if tr.Status == driver.TestPassed && (tr.Duration <= 0 || !strings.Contains(tr.Logcat, "TestRunner: started: "+tr.Method)) {
+					if tr.Status == driver.TestPassed && (tr.Duration <= 0 || !strings.Contains(tr.Logcat, "TestRunner: started: "+tr.Method+"(") ||
+						!strings.Contains(tr.Logcat, "TestRunner: finished: "+tr.Method+"(") || strings.Count(tr.Logcat, "TestRunner: started:") > 2) {
 						t.Errorf("%s %s: duration %v logcat %q", sd.Addr(), tr.Method, tr.Duration, tr.Logcat)
 					}
 				}
@@ -380,12 +385,20 @@ func TestNoShellV2(t *testing.T) {
 	ctx := context.Background()
 	d := r.fleet.Devices()[0]
 	d.SetShellV2(false)
-	r.waitState(t, d.Addr(), driver.StateReady)
-	r.drv.forgetFeatures(d.Addr())
-	f, err := r.drv.features(ctx, d.Addr())
-	if err != nil || f["shell_v2"] {
-		t.Fatalf("features = %v, %v", f, err)
+	// The adb server reconnects and reads the new banner; wait until it reports it.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r.drv.forgetFeatures(d.Addr())
+		f, err := r.drv.features(ctx, d.Addr())
+		if err == nil && f["cmd"] && !f["shell_v2"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("features = %v, %v", f, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
+	r.waitState(t, d.Addr(), driver.StateReady)
 	res, err := r.drv.Shell(ctx, d.Addr(), "echo out; exit 5")
 	if err != nil || res.ExitCode != 5 || string(res.Stdout) != "out\n" {
 		t.Fatalf("Shell = %d %q %v", res.ExitCode, res.Stdout, err)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fleetlens/fleetlens/devicefarm/driver"
@@ -86,21 +87,37 @@ func (d *Driver) RunTests(ctx context.Context, serial string, req driver.RunRequ
 		})
 		defer timer.Stop()
 	}
+	// Results go to a worker so that fetching a test's logcat or a slow onResult never
+	// stalls reading the stream: the adb server acknowledges the device's writes at once,
+	// so a stalled reader would see statuses in bursts and measure wrong durations.
+	var startsMu sync.Mutex
 	starts := map[driver.TestCase]time.Time{}
-	p := newInstrParser(func(r driver.TestResult) {
-		if d.cfg.CaptureLogcat {
-			if t0, ok := starts[r.TestCase]; ok {
+	queue := make(chan driver.TestResult, 256)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for r := range queue {
+			startsMu.Lock()
+			t0, ok := starts[r.TestCase]
+			startsMu.Unlock()
+			if d.cfg.CaptureLogcat && ok {
 				lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
-				r.Logcat, _ = d.Logs(lctx, serial, t0.Add(-time.Second))
+				// The window is the test's own, on the host clock; device clock skew widens it.
+				from := t0.Add(-logSlack)
+				out, _ := d.Logs(lctx, serial, from)
+				r.Logcat = logWindow(out, from, t0.Add(r.Duration))
 				lcancel()
 			}
+			if onResult != nil {
+				onResult(r)
+			}
 		}
-		if onResult != nil {
-			onResult(r)
-		}
-	})
+	}()
+	p := newInstrParser(func(r driver.TestResult) { queue <- r })
 	p.onStart = func(tc driver.TestCase) {
+		startsMu.Lock()
 		starts[tc] = time.Now()
+		startsMu.Unlock()
 		if timer != nil {
 			timer.Reset(req.TestTimeout)
 		}
@@ -121,6 +138,8 @@ func (d *Driver) RunTests(ctx context.Context, serial string, req driver.RunRequ
 		}
 	}
 	sum := p.finish(reason)
+	close(queue)
+	<-done
 	switch {
 	case timedOut != nil:
 		return fmt.Errorf("%v: %w", timedOut, ErrRunAborted)
@@ -137,6 +156,34 @@ func (d *Driver) RunTests(ctx context.Context, serial string, req driver.RunRequ
 		return fmt.Errorf("android %s: instrumentation output ended after %d tests without a result: %w", serial, sum.Reported, ErrRunAborted)
 	}
 	return nil
+}
+
+// logSlack opens a test's log window a little before its start status arrived (logcat
+// stamps are in milliseconds); the window closes when its end status arrives.
+const logSlack = 5 * time.Millisecond
+
+// logWindow keeps threadtime lines stamped within [from, to] (continuation lines follow
+// their entry).
+func logWindow(logcat string, from, to time.Time) string {
+	var b strings.Builder
+	keep := false
+	year := from.UTC().Year()
+	for _, l := range strings.Split(logcat, "\n") {
+		if g := logLine.FindStringSubmatch(l); g != nil {
+			t, err := time.Parse(logcatTime, g[1])
+			if err == nil {
+				t = time.Date(year, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+				keep = !t.Before(from.UTC().Truncate(time.Millisecond)) && !t.After(to.UTC())
+			}
+		} else if strings.HasPrefix(l, "--------- ") {
+			continue
+		}
+		if keep && l != "" {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }
 
 // logcatTime is the -T format of logcat (device local time; devices in a farm run UTC).

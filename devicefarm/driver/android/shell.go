@@ -144,6 +144,9 @@ func (d *Driver) shellV2(ctx context.Context, serial, cmd string, onStdout func(
 		return ShellResult{}, err
 	}
 	defer c.Close()
+	if onStdout != nil {
+		adbserver.QuickAck(c)
+	}
 	// Tell the device we send no stdin, as `adb shell` does when stdin is not a terminal.
 	_, _ = c.Write([]byte{4, 0, 0, 0, 0})
 	var res ShellResult
@@ -193,6 +196,7 @@ func (d *Driver) shellStream(ctx context.Context, serial, cmd string, onStdout f
 		return err
 	}
 	defer c.Close()
+	adbserver.QuickAck(c)
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := c.Read(buf)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -228,9 +229,17 @@ func TestRealADB(t *testing.T) {
 	})
 	t.Run("auth accepted", func(t *testing.T) {
 		devs[2].SetAuthRequired(true)
-		r.waitState(devs[2].Addr(), "device")
-		if out := r.adbOK("-s", devs[2].Addr(), "shell", "echo", "authed"); out != "authed\n" {
-			t.Errorf("after AUTH: %q", out)
+		// The transport drops and the adb server reconnects through AUTH; retry until then.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			res := r.adb("-s", devs[2].Addr(), "shell", "echo", "authed")
+			if res.code == 0 && res.stdout == "authed\n" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after AUTH: %+v", res)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		devs[2].SetAuthRequired(false)
 	})

@@ -78,7 +78,7 @@ func Test200Devices(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of 200 devices online", strings.Count(out, "\tdevice\n"))
+			t.Fatalf("only %d of 200 devices online:\n%.600s", strings.Count(out, "\tdevice\n"), out)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

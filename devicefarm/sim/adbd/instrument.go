@@ -135,20 +135,22 @@ func (d *Device) instrument(ctx context.Context, args []string, out, errw io.Wri
 		case OutcomeFail, OutcomeError, OutcomeAssumption:
 			stack := failStack(t)
 			code := map[string]int{OutcomeFail: -2, OutcomeError: -1, OutcomeAssumption: -4}[t.outcome.Outcome]
-			status(t, n, "INSTRUMENTATION_STATUS: stack="+stack, "INSTRUMENTATION_STATUS: stream=\nError in "+t.Method+"("+t.Class+"):\n"+stack, "INSTRUMENTATION_STATUS: test="+t.Method)
-			w("INSTRUMENTATION_STATUS_CODE: %d\n", code)
 			if code != -4 {
 				failures = append(failures, fmt.Sprintf("%d) %s(%s)\n%s", len(failures)+1, t.Method, t.Class, stack))
 				d.logf("main", 'E', "TestRunner", "failed: %s(%s)", t.Method, t.Class)
 			}
+			d.logf("main", 'I', "TestRunner", "finished: %s(%s)", t.Method, t.Class)
+			status(t, n, "INSTRUMENTATION_STATUS: stack="+stack, "INSTRUMENTATION_STATUS: stream=\nError in "+t.Method+"("+t.Class+"):\n"+stack, "INSTRUMENTATION_STATUS: test="+t.Method)
+			w("INSTRUMENTATION_STATUS_CODE: %d\n", code)
 		case OutcomeIgnored:
+			d.logf("main", 'I', "TestRunner", "finished: %s(%s)", t.Method, t.Class)
 			status(t, n, "INSTRUMENTATION_STATUS: stream=", "INSTRUMENTATION_STATUS: test="+t.Method)
 			w("INSTRUMENTATION_STATUS_CODE: -3\n")
 		default:
+			d.logf("main", 'I', "TestRunner", "finished: %s(%s)", t.Method, t.Class)
 			status(t, n, "INSTRUMENTATION_STATUS: stream=.", "INSTRUMENTATION_STATUS: test="+t.Method)
 			w("INSTRUMENTATION_STATUS_CODE: 0\n")
 		}
-		d.logf("main", 'I', "TestRunner", "finished: %s(%s)", t.Method, t.Class)
 	}
 	elapsed := time.Since(start).Seconds() / max(d.fleet.cfg.TimeScale, 1e-9)
 	w("INSTRUMENTATION_RESULT: stream=\n\nTime: %.3f\n", elapsed)

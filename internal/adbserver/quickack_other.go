@@ -1,0 +1,7 @@
+//go:build !linux
+
+package adbserver
+
+import "net"
+
+func quickAck(net.Conn) {}
