@@ -1,6 +1,7 @@
 package adbd
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -57,7 +58,16 @@ func (d *Device) instrument(ctx context.Context, args []string, out, errw io.Wri
 		}
 	}
 	pkgName, runner, _ := strings.Cut(comp, "/")
-	w := func(format string, a ...any) { fmt.Fprintf(out, format, a...) }
+	// am prints each status bundle in one go; write them as one chunk each, like adbd
+	// relaying a pipe, instead of a WRTE per line.
+	bw := bufio.NewWriterSize(out, 16<<10)
+	defer bw.Flush()
+	w := func(format string, a ...any) {
+		fmt.Fprintf(bw, format, a...)
+		if strings.HasPrefix(format, "INSTRUMENTATION_STATUS_CODE") {
+			_ = bw.Flush()
+		}
+	}
 	d.mu.Lock()
 	p := d.packages[pkgName]
 	var m *Manifest
