@@ -139,6 +139,7 @@ func hasLabel(m *dto.Metric, k, v string) bool {
 // Every kind of bad input gets a clear OTLP-style 4xx, a counter, and loses nothing valid
 // that came with it; the collector keeps serving afterwards.
 func TestBadInputIsRejectedClearlyAndLosesNothingValid(t *testing.T) {
+	t.Parallel()
 	pool := pgtest.New(t)
 	cfg := testConfig()
 	cfg.Limits.MaxBodyBytes = 1 << 20

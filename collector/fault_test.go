@@ -103,6 +103,7 @@ WHERE release = $1 AND substring(span_id from 1 for 4) = $2`, release, prefix[:]
 // Retry-After meanwhile, the OTel SDK's HTTP exporter retries, and no acknowledged span is
 // lost or doubled.
 func TestPostgresStoppedMidLoadLosesNoAcknowledgedSpan(t *testing.T) {
+	t.Parallel()
 	cl := pgtest.NewCluster(t)
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, cl.DSN())
@@ -162,6 +163,7 @@ func TestPostgresStoppedMidLoadLosesNoAcknowledgedSpan(t *testing.T) {
 // The collector process is killed with SIGKILL in the middle of a load and started again:
 // the OTel SDK's gRPC exporter retries, and no acknowledged span is lost or doubled.
 func TestCollectorKilledMidLoadLosesNoAcknowledgedSpan(t *testing.T) {
+	t.Parallel()
 	dsn := pgtest.NewDSN(t)
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, dsn)

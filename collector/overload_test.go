@@ -19,6 +19,7 @@ import (
 // accepted and dropped); every request answered 200 is stored, and a client that honours
 // the retry gets everything in.
 func TestOverloadAnswers429AndAcceptsNothingItDrops(t *testing.T) {
+	t.Parallel()
 	pool := pgtest.New(t)
 	cfg := testConfig()
 	cfg.Limits.MaxQueueBytes = 1 << 20 // about two 512-span batches
@@ -48,6 +49,7 @@ func TestOverloadAnswers429AndAcceptsNothingItDrops(t *testing.T) {
 
 // gRPC answers authentication and overload with the codes OTLP clients act on.
 func TestGRPCStatusCodes(t *testing.T) {
+	t.Parallel()
 	pool := pgtest.New(t)
 	c := startCollector(t, testConfig(), pool)
 	tok := newApp(t, pool, "app.grpc")

@@ -37,6 +37,7 @@ func deviceResource(release string) *resource.Resource {
 // The OTel Go SDK's own OTLP trace exporters (HTTP protobuf, HTTP JSON, gRPC; gzip and
 // none) deliver every span exactly once, enriched.
 func TestOTelSDKTraceExportersStoreEverySpanOnce(t *testing.T) {
+	t.Parallel()
 	pool := pgtest.New(t)
 	c := startCollector(t, testConfig(), pool)
 	tok := newApp(t, pool, "com.example.shop")
@@ -140,6 +141,7 @@ JOIN resources r ON r.app_id = s.app_id AND r.hash = s.resource_hash LIMIT 1`).S
 }
 
 func TestOTelSDKLogExportersStoreEveryEventOnce(t *testing.T) {
+	t.Parallel()
 	pool := pgtest.New(t)
 	c := startCollector(t, testConfig(), pool)
 	tok := newApp(t, pool, "com.example.shop")

@@ -49,6 +49,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, roots *x509.CertPool) {
 }
 
 func TestTLSOnBothTransports(t *testing.T) {
+	t.Parallel()
 	pool := pgtest.New(t)
 	cfg := testConfig()
 	var roots *x509.CertPool
