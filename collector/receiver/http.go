@@ -94,7 +94,9 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request, signal st
 	held := reserve
 	defer func() { r.budget.release(held) }()
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.cfg.MaxBodyBytes))
+	buf := bytes.NewBuffer(make([]byte, 0, max(req.ContentLength, 0)+bytes.MinRead))
+	_, err = buf.ReadFrom(http.MaxBytesReader(w, req.Body, r.cfg.MaxBodyBytes))
+	body := buf.Bytes()
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
