@@ -20,14 +20,19 @@ import (
 // their package name and version as JSON.
 const apkManifestEntry = "assets/fleetlens-manifest.json"
 
-// apkIdentity reads package and version from an APK built by fleetlens.
+// apkIdentity reads package and version from an APK: the JSON entry of a fleetlens-built
+// APK, else the compiled AndroidManifest.xml of a real one.
 func apkIdentity(path string) (driver.App, error) {
 	zr, err := zip.OpenReader(path)
 	if err != nil {
 		return driver.App{}, fmt.Errorf("android: %s is not an APK (zip): %w", path, err)
 	}
 	defer zr.Close()
+	var binaryManifest *zip.File
 	for _, f := range zr.File {
+		if f.Name == "AndroidManifest.xml" {
+			binaryManifest = f
+		}
 		if f.Name != apkManifestEntry {
 			continue
 		}
@@ -45,7 +50,23 @@ func apkIdentity(path string) (driver.App, error) {
 		}
 		return driver.App{ID: m.Package, Version: m.VersionName}, nil
 	}
-	return driver.App{}, fmt.Errorf("android: %s has no %s; binary AndroidManifest.xml parsing is not supported", path, apkManifestEntry)
+	if binaryManifest == nil {
+		return driver.App{}, fmt.Errorf("android: %s has no AndroidManifest.xml", path)
+	}
+	rc, err := binaryManifest.Open()
+	if err != nil {
+		return driver.App{}, fmt.Errorf("android: %s: %w", path, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxManifestXMLBytes))
+	if err != nil {
+		return driver.App{}, fmt.Errorf("android: %s: AndroidManifest.xml: %w", path, err)
+	}
+	mi, err := parseAXMLManifest(b)
+	if err != nil {
+		return driver.App{}, fmt.Errorf("android: %s: %w", path, err)
+	}
+	return driver.App{ID: mi.Package, Version: mi.VersionName}, nil
 }
 
 var failureCode = regexp.MustCompile(`Failure \[([A-Z_]+)[^\]]*\]`)
