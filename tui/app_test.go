@@ -90,6 +90,10 @@ func (s *session) waitFor(want ...string) string {
 
 func (s *session) keys(ks ...string) {
 	for _, k := range ks {
+		if w, ok := strings.CutPrefix(k, "wait:"); ok {
+			s.waitFor(w)
+			continue
+		}
 		switch k {
 		case "enter":
 			s.tm.Send(tea.KeyPressMsg{Code: tea.KeyEnter})
@@ -142,10 +146,10 @@ func TestGolden(t *testing.T) {
 	}{
 		{"fleet", nil, []string{"24 devices", "● live"}},
 		{"fleet_filter_grouped", []string{"/", "s", "a", "m", "enter", "o"}, []string{"devices of 24", "▾ host-"}},
-		{"device", []string{"/", "b", "u", "s", "y", "enter", "enter"}, []string{"RECENT ATTEMPTS", "passed"}},
+		{"device", []string{"/", "b", "u", "s", "y", "enter", "wait:devices of 24", "enter"}, []string{"RECENT ATTEMPTS", "passed"}},
 		{"runs", []string{"2"}, []string{"2 runs", "#2"}},
-		{"run_by_model", []string{"2", "enter"}, []string{"Run #2", "FAILED ATTEMPTS"}},
-		{"run_by_test", []string{"2", "enter", "t"}, []string{"Run #2", "STATUS", "FAILED ATTEMPTS · com."}},
+		{"run_by_model", []string{"2", "wait:2 runs", "enter"}, []string{"Run #2", "FAILED ATTEMPTS"}},
+		{"run_by_test", []string{"2", "wait:2 runs", "enter", "wait:FAILED ATTEMPTS", "t"}, []string{"Run #2", "STATUS", "FAILED ATTEMPTS · com."}},
 		{"regressions", []string{"3"}, []string{"score", "stored"}},
 		{"help", []string{"?"}, []string{"press ? or esc to close"}},
 	}

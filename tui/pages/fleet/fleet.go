@@ -66,9 +66,9 @@ var columns = []components.Column{
 	{Title: "OS", Width: 4},
 	{Title: "MODEL", Width: 14, Flex: 2},
 	{Title: "VER", Width: 5},
-	{Title: "HOST", Width: 9, Flex: 1},
+	{Title: "HOST", Width: 8, Flex: 1},
 	{Title: "STATE", Width: 11},
-	{Title: "BATT", Width: 4, Right: true},
+	{Title: "BATT", Width: 5, Right: true},
 	{Title: "TEMP", Width: 5, Right: true},
 	{Title: "RUN / TEST", Width: 24, Flex: 3, Hide: 110},
 	{Title: "SEEN", Width: 8, Right: true, Hide: 130},
@@ -195,12 +195,28 @@ func (m *Model) SetDevices(devs []data.Device) {
 // Patch merges changed rows: asked serials missing from devs were removed.
 func (m *Model) Patch(asked []string, devs []data.Device) {
 	got := make(map[string]bool, len(devs))
+	inPlace := m.group == GroupNone
+	terms := strings.Fields(strings.ToLower(m.query))
 	for _, d := range devs {
 		got[d.Serial] = true
 		if i, ok := m.index[d.Serial]; ok {
+			old := m.all[i]
+			h := haystack(d)
+			// A change that moves no row (same sort key, same filter outcome) is applied in
+			// place: the common NOTIFY (state, battery) then costs O(1), not a resort.
+			wasShown, isShown := matches(m.hay[i], terms), matches(h, terms)
+			if inPlace && wasShown == isShown && compareBy(m.sortCol, &old, &d) == 0 {
+				if isShown {
+					m.counts[old.State]--
+					m.counts[d.State]++
+				}
+			} else {
+				inPlace = false
+			}
 			m.all[i] = d
-			m.hay[i] = haystack(d)
+			m.hay[i] = h
 		} else {
+			inPlace = false
 			m.index[d.Serial] = len(m.all)
 			m.all = append(m.all, d)
 			m.hay = append(m.hay, haystack(d))
@@ -215,6 +231,12 @@ func (m *Model) Patch(asked []string, devs []data.Device) {
 		}
 	}
 	if removed {
+		inPlace = false
+	}
+	if inPlace {
+		return
+	}
+	if removed {
 		keep := m.all[:0]
 		for _, d := range m.all {
 			if _, gone := m.index[d.Serial]; gone && !got[d.Serial] && slices.Contains(asked, d.Serial) {
@@ -226,6 +248,15 @@ func (m *Model) Patch(asked []string, devs []data.Device) {
 		return
 	}
 	m.rebuild()
+}
+
+func matches(hay string, terms []string) bool {
+	for _, t := range terms {
+		if !strings.Contains(hay, t) {
+			return false
+		}
+	}
+	return true
 }
 
 func haystack(d data.Device) string {
@@ -247,14 +278,7 @@ func (m *Model) rebuild() {
 	idx := make([]int, 0, len(m.all))
 	clear(m.counts)
 	for i := range m.all {
-		ok := true
-		for _, t := range terms {
-			if !strings.Contains(m.hay[i], t) {
-				ok = false
-				break
-			}
-		}
-		if ok {
+		if matches(m.hay[i], terms) {
 			idx = append(idx, i)
 			m.counts[m.all[i].State]++
 		}
@@ -596,3 +620,17 @@ func (m *Model) summary() string {
 
 // Selected returns the serial under the cursor ("" on a group header).
 func (m *Model) Selected() string { return m.selectedSerial() }
+
+// Order returns what the rows show, in order: a device's serial or a group's header (for
+// tests and for callers that need the full list rather than the visible window).
+func (m *Model) Order() []string {
+	out := make([]string, len(m.rows))
+	for i, r := range m.rows {
+		if r.dev < 0 {
+			out[i] = r.label
+		} else {
+			out[i] = m.all[r.dev].Serial
+		}
+	}
+	return out
+}
