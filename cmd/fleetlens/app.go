@@ -17,14 +17,14 @@ var appIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,200}$`)
 
 func newAppCmd() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "app create ID | token ID",
+		Use:   "app create ID | token ID | revoke ID TOKEN",
 		Short: "Manage apps and their ingest tokens",
 		Long: `An app is what the collector stores telemetry under (its bundle id or package name).
 Each app has ingest tokens that its SDKs send as "Authorization: Bearer <token>". A token is
 printed once, on the last line of output, and stored only as a SHA-256 digest.`,
 		Example: "  fleetlens app create com.example.shop\n  TOKEN=$(fleetlens app token com.example.shop | tail -1)",
 	}
-	c.AddCommand(newAppCreateCmd(), newAppTokenCmd())
+	c.AddCommand(newAppCreateCmd(), newAppTokenCmd(), newAppRevokeCmd())
 	return c
 }
 
@@ -99,6 +99,33 @@ func newAppTokenCmd() *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "new ingest token for %s (shown only now):\n", args[0])
 			fmt.Fprintln(out, tok)
+			return nil
+		},
+	}
+}
+
+func newAppRevokeCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "revoke ID TOKEN",
+		Short:   "Revoke an ingest token of an app (collectors stop accepting it within 30 s)",
+		Example: "  fleetlens app revoke com.example.shop flt_Xk2...",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			pool, err := pg.Open(ctx, global.db)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			tag, err := pool.Exec(ctx, `UPDATE ingest_tokens SET revoked_at = now()
+WHERE app_id = $1 AND token_hash = $2 AND revoked_at IS NULL`, args[0], auth.Hash(args[1]))
+			if err != nil {
+				return fmt.Errorf("revoke token of %s: %w", args[0], err)
+			}
+			if tag.RowsAffected() == 0 {
+				return fmt.Errorf("no valid token of app %q matches (already revoked, or another app's)", args[0])
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked token %s... of %s\n", args[1][:min(len(args[1]), len(auth.Prefix)+4)], args[0])
 			return nil
 		},
 	}
