@@ -55,6 +55,10 @@ func NewCollector(cfg Config, pool *pgxpool.Pool) (*Collector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("collector config: %w", err)
 	}
+	if mc := int(pool.Config().MaxConns); mc < cfg.Store.Workers+2 {
+		slog.Warn("collector: the database pool is smaller than store.workers + 2; writers will wait for connections",
+			"pool_max_conns", mc, "store.workers", cfg.Store.Workers)
+	}
 	c := &Collector{cfg: cfg, pool: pool, metrics: newMetrics(), stop: make(chan struct{}),
 		releases: map[[2]string]bool{}}
 	c.tokens = auth.NewTokens(pool, 30*time.Second)
