@@ -243,6 +243,8 @@ func TestDriver(t *testing.T) {
 	})
 	t.Run("crash and anr", func(t *testing.T) {
 		for _, kind := range []string{adbd.OutcomeCrash, adbd.OutcomeANR} {
+			// DropBox stamps whole seconds: start each case in a fresh second.
+			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
 			s := devs[2].Addr()
 			m := suite()
 			m.Instrumentation.Tests[2].Behaviours = []adbd.Behaviour{{Outcome: kind, Exception: "java.lang.IllegalStateException"}}
@@ -259,6 +261,17 @@ func TestDriver(t *testing.T) {
 			}
 			if kind == adbd.OutcomeCrash && crashes[0].Exception != "java.lang.IllegalStateException" {
 				t.Errorf("exception %q", crashes[0].Exception)
+			}
+			// After the log buffers are cleared the report still comes from DropBox.
+			if _, err := r.drv.run(ctx, s, "logcat -c"); err != nil {
+				t.Fatal(err)
+			}
+			again, err := r.drv.Crashes(ctx, s, "com.example.shop", since)
+			if err != nil || len(again) != 1 || again[0].Kind != kind || !strings.Contains(again[0].Text, "Package: com.example.shop v310 (3.1.0)") {
+				t.Fatalf("%s after logcat -c: %+v, %v", kind, again, err)
+			}
+			if kind == adbd.OutcomeCrash && again[0].Exception != "java.lang.IllegalStateException" {
+				t.Errorf("dropbox exception %q", again[0].Exception)
 			}
 			if none, _ := r.drv.Crashes(ctx, s, "com.other", since); len(none) != 0 {
 				t.Errorf("crashes of another app: %+v", none)

@@ -211,7 +211,77 @@ func (d *Driver) Crashes(ctx context.Context, serial, appID string, since time.T
 		return nil, err
 	}
 	osv, _ := d.run(ctx, serial, "getprop ro.build.version.release")
-	return parseCrashes(out, appID, strings.TrimSpace(osv)), nil
+	found := parseCrashes(out, appID, strings.TrimSpace(osv))
+	// DropBox keeps crash and ANR reports after the log buffers have rotated.
+	db, err := d.run(ctx, serial, "dumpsys dropbox --print data_app_crash; dumpsys dropbox --print data_app_anr")
+	if err != nil {
+		return found, nil // older builds lack dropbox printing; logcat stands alone
+	}
+	for _, c := range parseDropbox(db, appID, strings.TrimSpace(osv), since) {
+		dup := false
+		for _, f := range found {
+			if f.Kind == c.Kind && f.Process == c.Process && absDur(f.At.Sub(c.At)) < 5*time.Second {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			found = append(found, c)
+		}
+	}
+	sort.SliceStable(found, func(i, j int) bool { return found[i].At.Before(found[j].At) })
+	return found, nil
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+const dropboxSep = "========================================\n"
+
+// parseDropbox reads `dumpsys dropbox --print` records of data_app_crash / data_app_anr.
+func parseDropbox(out, appID, osVersion string, since time.Time) []driver.Crash {
+	var res []driver.Crash
+	for _, rec := range strings.Split(out, dropboxSep)[1:] {
+		head, body, _ := strings.Cut(rec, "\n")
+		f := strings.Fields(head)
+		if len(f) < 3 {
+			continue
+		}
+		at, err := time.Parse("2006-01-02 15:04:05", f[0]+" "+f[1])
+		if err != nil || (!since.IsZero() && at.Before(since.UTC().Truncate(time.Second))) {
+			continue
+		}
+		c := driver.Crash{OSVersion: osVersion, At: at, Text: strings.TrimRight(body, "\n")}
+		switch f[2] {
+		case "data_app_crash":
+			c.Kind = "crash"
+		case "data_app_anr":
+			c.Kind = "anr"
+		default:
+			continue
+		}
+		for _, l := range strings.Split(body, "\n") {
+			switch {
+			case strings.HasPrefix(l, "Process: "):
+				c.Process = strings.TrimPrefix(l, "Process: ")
+			case strings.HasPrefix(l, "Subject: ") && c.Kind == "anr":
+				c.Exception = "ANR: " + strings.TrimPrefix(l, "Subject: ")
+			case c.Kind == "crash" && c.Exception == "":
+				if g := exception.FindStringSubmatch(l); g != nil {
+					c.Exception = g[1]
+				}
+			}
+		}
+		if appID != "" && c.Process != appID {
+			continue
+		}
+		res = append(res, c)
+	}
+	return res
 }
 
 // parseCrashes groups consecutive log lines of one tag and pid into reports.

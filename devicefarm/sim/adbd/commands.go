@@ -324,6 +324,24 @@ func (d *Device) dumpsys(args []string, out, errw io.Writer) int {
 	case "thermalservice":
 		fmt.Fprintf(out, "IsStatusOverride: false\nThermalEventListeners:\n\tcallbacks: 1\nThermalStatusListeners:\n\tcallbacks: 1\nThermal Status: %d\nCached temperatures:\n\tTemperature{mValue=%.1f, mType=2, mName=battery, mStatus=%d}\nHAL Ready: true\n",
 			d.thermal, d.tempC, d.thermal)
+	case "dropbox":
+		// dumpsys dropbox [--print] [TAG]: the records DropBoxManager keeps across log rotation.
+		tag := ""
+		for _, a := range args[1:] {
+			if !strings.HasPrefix(a, "-") {
+				tag = a
+			}
+		}
+		var sel []dropboxEntry
+		for _, e := range d.dropbox {
+			if tag == "" || e.tag == tag {
+				sel = append(sel, e)
+			}
+		}
+		fmt.Fprintf(out, "Drop box contents: %d entries\nMax entries: 1000\n", len(sel))
+		for _, e := range sel {
+			fmt.Fprintf(out, "\n========================================\n%s %s (text, %d bytes)\n%s", e.at.UTC().Format("2006-01-02 15:04:05"), e.tag, len(e.text), e.text)
+		}
 	case "package":
 		if len(args) > 1 {
 			p, ok := d.packages[args[1]]

@@ -54,6 +54,14 @@ type Device struct {
 	detached  bool
 	instrRuns int
 	noShellV2 bool // an Android 6-style adbd: plain shell only, no exit codes
+	dropbox   []dropboxEntry
+}
+
+// dropboxEntry is one DropBoxManager record (data_app_crash, data_app_anr).
+type dropboxEntry struct {
+	at   time.Time
+	tag  string
+	text string
 }
 
 type pkg struct {

@@ -307,6 +307,22 @@ func crashStack(t plannedTest, app string) string {
 
 // crashApp writes what the system logs when the app under test crashes or stops responding.
 func (d *Device) crashApp(t plannedTest, app string) {
+	d.mu.Lock()
+	pk := d.packages[app]
+	ver := ""
+	if pk != nil {
+		ver = fmt.Sprintf(" v%d (%s)", pk.versionCode, pk.version)
+	}
+	head := fmt.Sprintf("Process: %s\nPID: %d\nFlags: 0x38c83e44\nPackage: %s%s\nForeground: Yes\nBuild: %s\n", app, d.pid, app, ver, d.props["ro.build.fingerprint"])
+	if t.outcome.Outcome == OutcomeANR {
+		d.dropbox = append(d.dropbox, dropboxEntry{time.Now(), "data_app_anr", head + "Subject: Input dispatching timed out (Waiting to send non-key event because the touched window has not finished processing certain input events that were delivered to it over 500.0ms ago.)\n\n\"main\" prio=5 tid=1 Blocked\n  at " + app + ".ui.FeedAdapter.onBind(FeedAdapter.kt:88)\n"})
+	} else {
+		d.dropbox = append(d.dropbox, dropboxEntry{time.Now(), "data_app_crash", head + "\n" + crashStack(t, app)})
+	}
+	if len(d.dropbox) > 100 {
+		d.dropbox = d.dropbox[len(d.dropbox)-100:]
+	}
+	d.mu.Unlock()
 	if t.outcome.Outcome == OutcomeANR {
 		d.logf("system", 'E', "ActivityManager", "ANR in %s (%s/.ui.MainActivity)\nPID: %d\nReason: Input dispatching timed out (Waiting to send non-key event because the touched window has not finished processing certain input events that were delivered to it over 500.0ms ago.)\nLoad: 3.42 / 2.91 / 2.10", app, app, d.pid)
 		d.logf("events", 'I', "am_anr", "[0,%d,%s,952745540,Input dispatching timed out]", d.pid, app)
