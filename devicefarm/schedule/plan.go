@@ -26,11 +26,11 @@ type Item struct {
 // PlanConfig shapes the batches.
 type PlanConfig struct {
 	Devices int // devices expected to share the work
-	// BatchesPerDevice: how many batches each device should get in the bulk phase; more means
-	// smaller batches (less imbalance, more claims). Default 3.
+	// BatchesPerDevice: a batch is remaining/(Devices*BatchesPerDevice) of expected time;
+	// more means smaller batches (less imbalance, more claims). Default 3.
 	BatchesPerDevice int
 	// LastMile is the fraction of total expected time left as single-test items so that
-	// devices finish together. Default 0.15.
+	// devices finish together. Default 0.10.
 	LastMile float64
 	// MaxBatch caps a batch's test count (one install/instrument per batch). Default 50.
 	MaxBatch int
@@ -44,7 +44,7 @@ func (c PlanConfig) withDefaults() PlanConfig {
 		c.BatchesPerDevice = 3
 	}
 	if c.LastMile <= 0 {
-		c.LastMile = 0.15
+		c.LastMile = 0.10
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 50
@@ -52,12 +52,14 @@ func (c PlanConfig) withDefaults() PlanConfig {
 	return c
 }
 
-// Plan splits tests into work items, duration-aware (LPT list scheduling is what the claim
-// order implements: items are claimed longest first). Tests are sorted longest first; the
-// bulk is cut into batches of about total/(devices*BatchesPerDevice) expected time, a test
-// longer than that standing alone; the shortest tests making up the last LastMile of the
-// total stay single-test items, the "last mile" that lets every device finish together.
-// Tests of different profiles or matrix groups never share a batch.
+// Plan splits tests into work items, duration-aware. Tests are sorted longest first (the
+// claim order is longest first too, so placement is LPT list scheduling). Batch sizes
+// shrink as the work left shrinks (guided self-scheduling: a batch is about
+// remaining/(devices*BatchesPerDevice) of expected time), so early batches amortise claims
+// and installs while late ones are small; once the work left is under LastMile of the total,
+// every test is its own item: the "last mile" that lets every device finish together. A
+// test longer than the current batch size stands alone. Tests of different profiles or
+// matrix groups never share a batch.
 func Plan(tests []PlanTest, cfg PlanConfig) []Item {
 	cfg = cfg.withDefaults()
 	type key struct{ profile, group string }
@@ -83,34 +85,32 @@ func Plan(tests []PlanTest, cfg PlanConfig) []Item {
 			// Several partitions share the fleet; size batches as if each had its share.
 			devices = max(1, cfg.Devices/len(keys))
 		}
-		target := total / time.Duration(devices*cfg.BatchesPerDevice)
 		lastMile := time.Duration(float64(total) * cfg.LastMile)
-		// Walk from the shortest end to mark the last mile.
-		cut := len(ts)
-		var tail time.Duration
-		for cut > 0 && tail+ts[cut-1].Expected <= lastMile {
-			cut--
-			tail += ts[cut].Expected
-		}
 		kind, prio := "batch", 0
 		if k.group != "" {
 			kind, prio = "matrix", 20
 		}
+		single := kind
+		if single == "batch" {
+			single = "single"
+		}
+		remaining := total
 		var cur *Item
+		var target time.Duration
 		flush := func() {
 			if cur != nil && len(cur.Refs) > 0 {
 				items = append(items, *cur)
 			}
 			cur = nil
 		}
-		for i, t := range ts {
-			if i >= cut || t.Expected >= target {
+		for _, t := range ts {
+			if cur == nil {
+				target = remaining / time.Duration(devices*cfg.BatchesPerDevice)
+			}
+			if remaining <= lastMile || t.Expected >= target {
 				flush()
-				single := kind
-				if single == "batch" {
-					single = "single"
-				}
 				items = append(items, Item{Kind: single, Refs: []int{t.Ref}, Expected: t.Expected, Profile: k.profile, Group: k.group, Priority: prio})
+				remaining -= t.Expected
 				continue
 			}
 			if cur == nil {
@@ -118,6 +118,7 @@ func Plan(tests []PlanTest, cfg PlanConfig) []Item {
 			}
 			cur.Refs = append(cur.Refs, t.Ref)
 			cur.Expected += t.Expected
+			remaining -= t.Expected
 			if cur.Expected >= target || len(cur.Refs) >= cfg.MaxBatch {
 				flush()
 			}

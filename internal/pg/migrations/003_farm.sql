@@ -233,6 +233,13 @@ CREATE TABLE farm_reservations (
 );
 CREATE INDEX farm_reservations_serial_idx ON farm_reservations (serial, ends_at);
 
+-- farm_reaper throttles the sweep farm_claim triggers to one per second across all agents.
+CREATE TABLE farm_reaper (
+    id      int PRIMARY KEY CHECK (id = 1),
+    last_at timestamptz NOT NULL DEFAULT '-infinity'
+);
+INSERT INTO farm_reaper VALUES (1, '-infinity');
+
 -- Notifications ------------------------------------------------------------------------------
 
 CREATE FUNCTION farm_notify_device() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -470,9 +477,9 @@ END $$;
 
 -- farm_reap returns expired leases to the queue, times out runs past their deadline and
 -- settles runs whose queue drained. Every claim calls it, so no scheduler process is needed.
-CREATE FUNCTION farm_reap() RETURNS int LANGUAGE plpgsql AS $$
+CREATE FUNCTION farm_reap_leases() RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
-    w record; n int := 0; rid bigint;
+    w record; n int := 0;
 BEGIN
     FOR w IN SELECT id, lease_no, lease_owner FROM farm_work_items
               WHERE state = 'leased' AND lease_expires_at < now() ORDER BY id FOR UPDATE SKIP LOCKED LOOP
@@ -480,6 +487,14 @@ BEGIN
                              format('lease expired: agent %s stopped heartbeating', w.lease_owner));
         n := n + 1;
     END LOOP;
+    RETURN n;
+END $$;
+
+CREATE FUNCTION farm_reap() RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    n int; rid bigint;
+BEGIN
+    n := farm_reap_leases();
     UPDATE devices d SET state = 'offline', health_reason = 'host lost: agent stopped heartbeating'
       FROM hosts h
      WHERE d.host_id = h.id AND d.state <> 'offline'
@@ -511,7 +526,17 @@ LANGUAGE plpgsql AS $$
 DECLARE
     d devices; v_group text; r record; w farm_work_items;
 BEGIN
-    PERFORM farm_reap();
+    -- Expired leases go back at once (an index probe); the wider sweep (lost hosts, run
+    -- deadlines, drained runs) is done by one claim per second, the others skip it without
+    -- waiting on its lock.
+    PERFORM farm_reap_leases();
+    IF (SELECT last_at FROM farm_reaper WHERE id = 1) < now() - interval '1 second' THEN
+        PERFORM 1 FROM farm_reaper WHERE id = 1 AND last_at < now() - interval '1 second' FOR UPDATE SKIP LOCKED;
+        IF FOUND THEN
+            UPDATE farm_reaper SET last_at = now() WHERE id = 1;
+            PERFORM farm_reap();
+        END IF;
+    END IF;
     SELECT * INTO d FROM devices WHERE serial = p_serial AND host_id = p_host;
     IF NOT FOUND OR d.state NOT IN ('idle', 'busy') OR NOT d.health_ok
        OR coalesce(d.quarantined_until, '-infinity') > now() THEN
@@ -663,11 +688,11 @@ END $$;
 
 ---- create above / drop below ----
 
-DROP FUNCTION IF EXISTS farm_claim, farm_record, farm_complete, farm_release, farm_reap,
+DROP FUNCTION IF EXISTS farm_claim, farm_record, farm_complete, farm_release, farm_reap, farm_reap_leases,
     farm_heartbeat, farm_finish_test, farm_finish_run, farm_check_device;
 DROP VIEW farm_compat;
 DROP VIEW farm_run_progress;
-DROP TABLE farm_reservations, farm_test_history, farm_device_health, farm_attempts,
+DROP TABLE farm_reaper, farm_reservations, farm_test_history, farm_device_health, farm_attempts,
     farm_work_items, farm_run_tests, farm_run_devices, farm_runs, farm_suites, farm_blobs;
 DROP FUNCTION farm_notify_device, farm_notify_run, farm_notify_test, farm_notify_work;
 DROP TRIGGER IF EXISTS devices_notify ON devices;
