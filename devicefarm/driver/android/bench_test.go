@@ -257,8 +257,8 @@ func BenchmarkInstall5MB500(b *testing.B) {
 	r.reportRSS(b)
 }
 
-// BenchmarkShellOverhead: one driver.Shell (shell v2, exit code, context) vs one raw gadb
-// RunShellCommand on the same device.
+// BenchmarkShellOverhead: driver.Shell (shell v2, exit code, context) vs raw gadb
+// RunShellCommand on the same device, alternating call by call so both see the same load.
 func BenchmarkShellOverhead(b *testing.B) {
 	r := getBenchRig(b)
 	ctx := context.Background()
@@ -267,24 +267,24 @@ func BenchmarkShellOverhead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const base = 100
-	t0 := time.Now()
-	for i := 0; i < base; i++ {
-		if _, err := gd.RunShellCommand("echo hi"); err != nil {
-			b.Fatal(err)
-		}
-	}
-	raw := time.Since(t0) / base
-	t0 = time.Now()
+	var drvT, rawT time.Duration
 	n := 0
 	for b.Loop() {
-		if res, err := r.drv.Shell(ctx, serial, "echo hi"); err != nil || res.ExitCode != 0 {
-			b.Fatal(err)
+		for i := 0; i < 50; i++ {
+			t0 := time.Now()
+			if _, err := gd.RunShellCommand("echo hi"); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if res, err := r.drv.Shell(ctx, serial, "echo hi"); err != nil || res.ExitCode != 0 {
+				b.Fatal(err)
+			}
+			drvT += time.Since(t1)
+			rawT += t1.Sub(t0)
+			n++
 		}
-		n++
 	}
-	per := time.Since(t0) / time.Duration(n)
-	b.ReportMetric(float64(per.Microseconds()), "driver_us")
-	b.ReportMetric(float64(raw.Microseconds()), "gadb_us")
-	b.ReportMetric(float64(per)/float64(raw), "x_gadb")
+	b.ReportMetric(float64(drvT.Microseconds())/float64(n), "driver_us")
+	b.ReportMetric(float64(rawT.Microseconds())/float64(n), "gadb_us")
+	b.ReportMetric(float64(drvT)/float64(rawT), "x_gadb")
 }
