@@ -198,3 +198,5 @@ func TestUnreachable(t *testing.T) {
 	s.waitFor("database unreachable", "connection refused", "retrying")
 	s.waitFor("attempt 3")
 }
+
+func backspace() tea.Msg { return tea.KeyPressMsg{Code: tea.KeyBackspace} }

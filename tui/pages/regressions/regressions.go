@@ -227,6 +227,7 @@ func (m *Model) Update(msg tea.Msg) (components.Page, tea.Cmd) {
 		m.busy = false
 		m.err = msg.err
 		if msg.err == nil && msg.found {
+			m.cur.Pos = 0
 			m.setVerdict(msg.v)
 		} else if msg.err == nil && msg.stored {
 			m.v, m.rows = nil, nil
@@ -308,11 +309,22 @@ func (m *Model) View() string {
 		form = append(form, l+v)
 	}
 	lines := []string{strings.Join(form, s.Dim.Render("   "))}
+	if m.err != nil && !m.busy {
+		// The gate's messages say what to do; wrap rather than cut them.
+		msg := lipgloss.NewStyle().Width(max(m.w-2, 10)).Render(m.err.Error())
+		for i, l := range strings.Split(msg, "\n") {
+			if i == 0 {
+				l = s.Error.Render("✗ ") + l
+			} else {
+				l = "  " + l
+			}
+			lines = append(lines, l)
+		}
+	}
 	switch {
 	case m.busy:
 		lines = append(lines, s.Info.Render("judging… (the gate reads the field data and the farm's results)"))
-	case m.err != nil:
-		lines = append(lines, s.Error.Render("✗ ")+m.err.Error())
+	case m.v == nil && m.err != nil:
 	case m.v == nil:
 		if m.value(fApp) == "" {
 			lines = append(lines, s.Dim.Render("no runs yet: press e to choose an app, candidate and baseline"))
