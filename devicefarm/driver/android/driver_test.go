@@ -426,3 +426,59 @@ func TestNoShellV2(t *testing.T) {
 		t.Fatalf("RunTests = %d results, %v", n, err)
 	}
 }
+
+// TestFreshUnauthorizedAndOffline: devices that never completed a handshake are listed by
+// List with their state, while gadb's DeviceList drops them (too few fields to parse).
+func TestFreshUnauthorizedAndOffline(t *testing.T) {
+	f, err := adbd.NewFleet(adbd.Config{Count: 3, Seed: "fresh", Faults: []adbd.Fault{
+		{When: adbd.Match{Models: []string{"pixel-7"}}, Unauthorized: true},
+		{When: adbd.Match{Models: []string{"pixel-4a"}}, Offline: true},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := f.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Shutdown(ctx) })
+	srv := adbserver.ForTest(t)
+	drv, err := New(ctx, Config{ServerAddr: srv.Addr, NoStartServer: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range f.Devices() {
+		// adb waits for the handshake of a silent device; the device is listed meanwhile.
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			_ = drv.Connect(cctx, d.Addr())
+		}()
+	}
+	r := &rig{fleet: f, srv: srv, drv: drv}
+	devs := f.Devices()
+	r.waitState(t, devs[0].Addr(), driver.StateReady)
+	r.waitState(t, devs[1].Addr(), driver.StateUnauthorized)
+	r.waitState(t, devs[2].Addr(), driver.StateOffline)
+	gd, err := drv.Gadb().DeviceList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, d := range gd {
+		listed[d.Serial()] = true
+	}
+	raw, _ := adbserver.Query(ctx, srv.Addr, "host:devices-l")
+	if !listed[devs[0].Addr()] || listed[devs[1].Addr()] {
+		t.Errorf("gadb DeviceList = %v; expected it to drop the unauthorized device\nhost:devices-l:\n%s", listed, raw)
+	}
+	if _, err := drv.Shell(ctx, devs[1].Addr(), "true"); !errors.Is(err, driver.ErrDeviceNotReady) {
+		t.Errorf("shell on unauthorized: %v", err)
+	}
+	if _, err := drv.Health(ctx, devs[2].Addr()); !errors.Is(err, driver.ErrDeviceNotReady) {
+		t.Errorf("health on offline: %v", err)
+	}
+	if _, err := drv.Info(ctx, "127.0.0.1:1"); !errors.Is(err, driver.ErrDeviceGone) {
+		t.Errorf("info on unknown serial: %v", err)
+	}
+}
