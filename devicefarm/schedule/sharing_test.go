@@ -1,0 +1,138 @@
+package schedule
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/fleetlens/fleetlens/internal/pg/pgtest"
+)
+
+func TestFairShareWeightsAndReservations(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	devs := addFleet(t, pool, "h1", "d1", "d2", "d3", "d4")
+	mk := func(release string, weight float64, reserve int) int64 {
+		e, err := Enqueue(ctx, pool, RunSpec{SuiteName: "s", SuiteSource: "x", AppID: "com.example", Release: release,
+			Tests: tests(20), Devices: devs, Weight: weight, Reserve: reserve, Plan: PlanConfig{LastMile: 0.999}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.RunID
+	}
+	q := &Queue{DB: pool, HostID: "h1", TTL: time.Minute}
+	claimAll := func() map[int64]int {
+		got := map[int64]int{}
+		var leases []*Lease
+		for _, s := range []string{"d1", "d2", "d3", "d4"} {
+			l, err := q.Claim(ctx, s)
+			if err != nil || l == nil {
+				t.Fatalf("claim %s: %v %v", s, l, err)
+			}
+			got[l.RunID]++
+			leases = append(leases, l)
+		}
+		for _, l := range leases { // give the work back for the next case
+			if err := q.Release(ctx, l, "test", "reset"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return got
+	}
+	a := mk("1.0", 1, 0)
+	b := mk("1.1", 1, 0)
+	if got := claimAll(); got[a] != 2 || got[b] != 2 {
+		t.Errorf("equal weights: %v, want 2 and 2", got)
+	}
+	c := mk("1.2", 6, 0) // weight 6 against 1 and 1
+	if got := claimAll(); got[c] < 2 {
+		t.Errorf("weight 6: run %d got %d of 4 devices (%v)", c, got[c], got)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE farm_runs SET state = 'cancelled' WHERE id IN ($1, $2)`, b, c); err != nil {
+		t.Fatal(err)
+	}
+	d := mk("1.3", 1, 2) // reserves 2 devices
+	got := claimAll()
+	if got[d] < 2 {
+		t.Errorf("reservation of 2 devices: run %d got %d (%v)", d, got[d], got)
+	}
+	var reserved int
+	pool.QueryRow(ctx, `SELECT count(*) FROM farm_reservations WHERE run_id = $1`, d).Scan(&reserved)
+	if reserved != 2 {
+		t.Errorf("%d reservations, want 2", reserved)
+	}
+}
+
+func TestMatrixRunsEveryGroup(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	devs := addFleet(t, pool, "h1", "m0a", "m1a", "m0b") // groups M0|13 (2 devices) and M1|13
+	e, err := Enqueue(ctx, pool, RunSpec{SuiteName: "s", SuiteSource: "x", AppID: "com.example", Release: "1",
+		Tests: tests(5), Devices: devs, Matrix: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Tests != 10 {
+		t.Fatalf("matrix of 5 tests x 2 groups: %d run tests", e.Tests)
+	}
+	q := &Queue{DB: pool, HostID: "h1", TTL: time.Minute}
+	drain(t, q, []string{"m0a", "m1a", "m0b"}, func(ClaimedTest, int) string { return "passed" })
+	var groups, bad int
+	pool.QueryRow(ctx, `SELECT count(DISTINCT t.group_key), count(*) FILTER (WHERE a.model || '|' || a.os_version <> t.group_key)
+		FROM farm_attempts a JOIN farm_run_tests t ON t.id = a.run_test_id`).Scan(&groups, &bad)
+	if groups != 2 || bad != 0 {
+		t.Errorf("%d groups covered, %d attempts on the wrong group", groups, bad)
+	}
+}
+
+func TestNotifyAndRunTimeout(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for _, ch := range []string{"fleetlens_runs", "fleetlens_work", "fleetlens_devices"} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	devs := addFleet(t, pool, "h1", "d1")
+	e, err := Enqueue(ctx, pool, RunSpec{SuiteName: "s", SuiteSource: "x", AppID: "com.example", Release: "1",
+		Tests: tests(3), Devices: devs, RunTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for !(seen["fleetlens_runs"] && seen["fleetlens_work"] && seen["fleetlens_devices"]) {
+		n, err := conn.Conn().WaitForNotification(wctx)
+		if err != nil {
+			t.Fatalf("notifications seen %v: %v", seen, err)
+		}
+		var p struct{ Run int64 }
+		json.Unmarshal([]byte(n.Payload), &p)
+		if n.Channel != "fleetlens_devices" && p.Run != e.RunID {
+			t.Errorf("%s payload %s: want run %d", n.Channel, n.Payload, e.RunID)
+		}
+		seen[n.Channel] = true
+	}
+	time.Sleep(400 * time.Millisecond)
+	q := &Queue{DB: pool, HostID: "h1"}
+	if _, err := q.Reap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var state, reason string
+	var errored int
+	pool.QueryRow(ctx, `SELECT state, state_reason, (SELECT count(*) FROM farm_run_tests WHERE run_id = $1 AND status = 'error')
+		FROM farm_runs WHERE id = $1`, e.RunID).Scan(&state, &reason, &errored)
+	if state != "error" || reason != "run timeout" || errored != 3 {
+		t.Errorf("after the run timeout: %s (%s), %d tests error", state, reason, errored)
+	}
+	if l, _ := q.Claim(ctx, "d1"); l != nil {
+		t.Errorf("claimed work of a timed-out run")
+	}
+}
