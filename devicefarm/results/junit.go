@@ -85,7 +85,7 @@ func WriteJUnit(w io.Writer, r *Run) error {
 		for i := range t.Attempts {
 			a := &t.Attempts[i]
 			dur += a.Duration
-			out = append(out, fmt.Sprintf("attempt %d on %s (%s, Android %s) via %s: %s%s %s", i+1, a.Serial, a.Model,
+			out = append(out, fmt.Sprintf("attempt %d on %s (%s, OS %s) via %s: %s%s %s", i+1, a.Serial, a.Model,
 				a.OSVersion, a.Host, a.Status, suffix(a.InfraReason), firstLine(a.Message)))
 			if a.LogExcerpt != "" {
 				out = append(out, a.LogExcerpt)
