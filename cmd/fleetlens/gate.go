@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,7 @@ func newGateCmd() *cobra.Command {
 		format, out string
 		noSave      bool
 		showPolicy  bool
+		asOf        string
 	)
 	cmd := &cobra.Command{
 		Use:   "gate --app ID --candidate V --baseline V",
@@ -55,6 +57,13 @@ The verdict is also stored for the TUI and dashboards (--no-save to skip).`,
 			}
 			if req.Candidate == req.Baseline {
 				return withExitCode(2, fmt.Errorf("--candidate and --baseline are both %q: compare a new release with the one it replaces", req.Candidate))
+			}
+			if asOf != "" {
+				at, err := time.Parse(time.RFC3339, asOf)
+				if err != nil {
+					return withExitCode(2, fmt.Errorf("--as-of %q: want an RFC 3339 time such as 2026-12-01T18:00:00Z", asOf))
+				}
+				req.Now = at
 			}
 			pol := gate.DefaultPolicy()
 			if policyPath != "" {
@@ -109,6 +118,7 @@ The verdict is also stored for the TUI and dashboards (--no-save to skip).`,
 	f.StringVarP(&out, "out", "o", "", "write the report to FILE instead of stdout")
 	f.BoolVar(&noSave, "no-save", false, "do not record the verdict in the database")
 	f.BoolVar(&showPolicy, "default-policy", false, "print the shipped policy YAML and exit")
+	f.StringVar(&asOf, "as-of", "", "judge as at this RFC 3339 time (default now), e.g. to reproduce an earlier verdict")
 	return cmd
 }
 

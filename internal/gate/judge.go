@@ -153,6 +153,11 @@ func checks(in *Input, pol *Policy) []Check {
 	}
 	close(next)
 	wg.Wait()
+	// A metric neither release measured in a stratum is no finding (e.g. warm starts on a
+	// model that only cold-starts); overall checks stay so missing data is inconclusive.
+	out = slices.DeleteFunc(out, func(c Check) bool {
+		return c.Dim != DimOverall && c.Status == StatusInsufficient && c.NBaseline == 0 && c.NCandidate == 0
+	})
 	return out
 }
 

@@ -72,19 +72,24 @@ func Load(ctx context.Context, pool *pgxpool.Pool, req Request, pol *Policy) (*I
 	}
 	in := &Input{App: req.App, Now: now, Baseline: ReleaseData{Release: req.Baseline}, Candidate: ReleaseData{Release: req.Candidate}}
 
-	// Arrival curve of the baseline: the delay within which the policy's share of its data
-	// arrived. Data younger than that (in either release) is still arriving and not judged.
-	delays, err := sampleDelays(ctx, tx, req.App, req.Baseline, pol)
-	if err != nil {
-		return nil, err
-	}
-	in.Baseline.Delays = delays
-	lap("arrival delays")
+	// Arrival curves: the delay (received - happened) within which the policy's share of a
+	// release's data arrived. Data younger than that is still arriving and not judged, in
+	// either release, so both are compared at the same completeness. The candidate's own
+	// curve counts too (a release that buffers more arrives later); it only holds data that
+	// has arrived so far, so it can only raise the delay, never hide lateness.
 	d := time.Duration(0)
-	if len(delays) > 0 {
-		slices.Sort(delays)
-		d = time.Duration(stats.Quantile(pol.Completeness.Quantile, delays) * float64(time.Second))
+	for _, rd := range []*ReleaseData{&in.Baseline, &in.Candidate} {
+		delays, err := sampleDelays(ctx, tx, req.App, rd.Release, pol)
+		if err != nil {
+			return nil, err
+		}
+		rd.Delays = delays
+		if len(delays) > 0 {
+			slices.Sort(delays)
+			d = max(d, time.Duration(stats.Quantile(pol.Completeness.Quantile, delays)*float64(time.Second)))
+		}
 	}
+	lap("arrival delays")
 	d = min(max(d, 0), pol.Completeness.MaxDelay)
 	in.ArrivalDelay = d.Round(time.Second)
 	in.Horizon = now.Add(-in.ArrivalDelay).UTC().Truncate(time.Minute)

@@ -135,7 +135,7 @@ type Input struct {
 	CompatBaseline, CompatCandidate []CompatCell
 	Now                             time.Time
 	Horizon                         time.Time     // data with event time after this was not judged
-	ArrivalDelay                    time.Duration // the baseline's completeness-quantile arrival delay
+	ArrivalDelay                    time.Duration // completeness-quantile arrival delay (max of both releases)
 }
 
 // Verdicts.

@@ -22,6 +22,7 @@ func Render(w io.Writer, r *Report, format string) error {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // "p<0.0001" stays readable; JSON consumers need no escaping
 		return enc.Encode(r)
 	}
 	return fmt.Errorf("unknown report format %q: want text, md, html or json", format)
@@ -129,7 +130,7 @@ func renderMarkdown(w io.Writer, r *Report) error {
 	icon := map[string]string{Pass: "✅", Fail: "❌", Marginal: "⚠️", Inconclusive: "⏳"}
 	fmt.Fprintf(&b, "# Release gate: %s %s vs %s — %s **%s**\n\n", r.App, r.Candidate, r.Baseline, icon[r.Verdict], strings.ToUpper(r.Verdict))
 	b.WriteString(r.Summary + "\n\n")
-	fmt.Fprintf(&b, "| verdict | score | baseline sessions | candidate sessions | judged up to | arrival delay (p%g of baseline) |\n|---|---|---|---|---|---|\n",
+	fmt.Fprintf(&b, "| verdict | score | baseline sessions | candidate sessions | judged up to | arrival delay (p%g) |\n|---|---|---|---|---|---|\n",
 		100*r.Data.ArrivalQuantile)
 	fmt.Fprintf(&b, "| %s | %g/100 | %s | %s | %s | %s |\n\n", r.Verdict, r.Score, num(r.Data.BaselineSessions),
 		num(r.Data.CandidateSessions), r.Data.Horizon.Format("2006-01-02 15:04 MST"), r.Data.ArrivalDelay)

@@ -72,8 +72,11 @@ func verdict(r *Report, in *Input, pol *Policy) {
 	case Fail, Marginal:
 		if len(failing) > 0 {
 			fmt.Fprintf(&b, " — %s", failing[0])
-			if len(failing) > 1 {
-				fmt.Fprintf(&b, " (and %d more failing checks)", len(failing)-1)
+			switch n := len(failing) - 1; {
+			case n == 1:
+				b.WriteString(" (and 1 more failing check)")
+			case n > 1:
+				fmt.Fprintf(&b, " (and %d more failing checks)", n)
 			}
 			b.WriteString(".")
 		} else {
@@ -137,7 +140,7 @@ func insufficient(r *Report, in *Input, pol *Policy) string {
 		}
 		w = w.UTC().Truncate(time.Minute).Add(time.Minute)
 		r.Data.WaitUntil = &w
-		r.Data.Note = fmt.Sprintf("the candidate's data is still arriving (%s of the baseline's data arrived within %s); wait until %s and run the gate again",
+		r.Data.Note = fmt.Sprintf("the candidate's data is still arriving (%s of the releases' data arrived within %s); wait until %s and run the gate again",
 			pct(pol.Completeness.Quantile), fmtDur(in.ArrivalDelay), w.Format("2006-01-02 15:04 MST"))
 	} else {
 		r.Data.Note = "no candidate data has arrived yet; run the gate again once the rollout has started"
