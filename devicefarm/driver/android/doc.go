@@ -13,6 +13,11 @@
 //   - no hot-plug: Watch follows host:track-devices, restarts the adb server if it died and
 //     re-connects the TCP devices it had seen (an adb server restarted mid-run).
 //
+// Written by hand here (no maintained Go library covers them): the adb smart-socket client
+// in internal/adbserver, shell v2 framing, the `am instrument -r` parser (after ddmlib's
+// InstrumentationResultParser), the logcat/DropBox crash and ANR parsers, and a minimal
+// binary AndroidManifest.xml reader (package, versionName, versionCode) for real APKs.
+//
 // gadb is used for what it does well: host:connect, sync push/pull/list and plain shells on
 // devices without shell v2. A device that vanishes mid-call yields an error wrapping
 // driver.ErrDeviceGone; one listed but offline/unauthorized yields driver.ErrDeviceNotReady.

@@ -24,6 +24,19 @@
 // flaky with a probability, crash (FATAL EXCEPTION in the crash buffer and "Process
 // crashed."), anr ("ANR in" in the system buffer), drop (the device falls off the bus).
 //
+// A sidecar (or the embedded entry) looks like:
+//
+//	{"package": "com.example.shop.test",
+//	 "instrumentation": {"target_package": "com.example.shop", "tests": [
+//	   {"class": "com.example.shop.LoginTest", "method": "rejectsBadPassword", "duration_ms": 900,
+//	    "behaviours": [{"when": {"os": ["10"]}, "outcome": "fail", "message": "expected:<x> but was:<null>"}]},
+//	   {"class": "com.example.shop.FeedTest", "method": "scrolls",
+//	    "behaviours": [{"when": {"models": ["redmi-9a"]}, "outcome": "anr"},
+//	                   {"outcome": "flaky", "probability": 0.2}]}]}}
+//
+// am instrument honours -e class A#m,B, -e notClass, -e numShards/-e shardIndex and
+// -e log true; durations are jittered ±20 % and scaled by the model's CPU clock.
+//
 // API used by the farm and the demo:
 //
 //	fleet, err := adbd.NewFleet(adbd.Config{Count: 20, TimeScale: 0.05})
