@@ -90,7 +90,7 @@ func chartFor(c Check) template.HTML {
 	fmt.Fprintf(&b, `<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img">`, chartW, chartH, chartW, chartH)
 	fmt.Fprintf(&b, `<title>%s — %s</title>`, template.HTMLEscapeString(c.Title), template.HTMLEscapeString(where(&c)))
 	fmt.Fprintf(&b, `<text x="%d" y="14" font-size="12" font-weight="600">%s · %s</text>`, padL, template.HTMLEscapeString(c.Title), template.HTMLEscapeString(where(&c)))
-	x0, y0, x1, y1 := float64(padL), float64(chartH-padB), float64(chartW-10), 24.0
+	x0, y0, x1, y1 := float64(padL), float64(chartH-padB), float64(chartW-10), 38.0
 	fmt.Fprintf(&b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#999"/><line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#999"/>`, x0, y0, x1, y0, x0, y0, x0, y1)
 	if c.Kind == Distribution && len(c.base) > 0 && len(c.cand) > 0 {
 		hi := math.Max(c.base[len(c.base)-1], c.cand[len(c.cand)-1])
@@ -116,12 +116,12 @@ func chartFor(c Check) template.HTML {
 		fmt.Fprintf(&b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#ccc" stroke-dasharray="3"/>`, x0, sy(0.9), x1, sy(0.9))
 		fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="9" fill="#999">p90</text>`, x0+2, sy(0.9)-2)
 	} else {
-		// Rates: two bars with their CI whiskers (candidate CI from the relative change).
-		top := math.Max(c.Baseline, c.Candidate*(1+math.Max(0, c.ChangeHi-c.Change)))
+		// Rates: two bars, each with its own confidence interval as a whisker.
+		top := math.Max(math.Max(c.BaselineHi, c.CandidateHi), math.Max(c.Baseline, c.Candidate))
 		if top <= 0 {
 			top = 1
 		}
-		top *= 1.15
+		top *= 1.1
 		sy := func(v float64) float64 { return y0 - (y0-y1)*v/top }
 		bars := []struct {
 			label  string
@@ -129,20 +129,21 @@ func chartFor(c Check) template.HTML {
 			lo, hi float64
 			col    string
 		}{
-			{"baseline", c.Baseline, c.Baseline, c.Baseline, colBase},
-			{"candidate", c.Candidate, c.Baseline * (1 + c.ChangeLo), c.Baseline * (1 + c.ChangeHi), colCand},
+			{"baseline", c.Baseline, c.BaselineLo, c.BaselineHi, colBase},
+			{"candidate", c.Candidate, c.CandidateLo, c.CandidateHi, colCand},
 		}
 		for i, bar := range bars {
 			x := x0 + 40 + float64(i)*120
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="70" height="%.1f" fill="%s"/>`, x, sy(bar.v), y0-sy(bar.v), bar.col)
 			if bar.hi > bar.lo {
-				fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#000"/>`, x+35, sy(bar.lo), x+35, sy(bar.hi))
+				fmt.Fprintf(&b, `<path d="M%.1f %.1fV%.1fM%.1f %.1fh12M%.1f %.1fh12" stroke="#000" fill="none"/>`,
+					x+35, sy(bar.lo), sy(bar.hi), x+29, sy(bar.lo), x+29, sy(bar.hi))
 			}
 			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="10" text-anchor="middle">%s %s</text>`, x+35, chartH-12, bar.label, template.HTMLEscapeString(fmtValue(&c, bar.v)))
 		}
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="10" fill="%s">■ baseline</text><text x="%d" y="%d" font-size="10" fill="%s">■ candidate</text>`,
-		chartW-150, 14, colBase, chartW-80, 14, colCand)
+	fmt.Fprintf(&b, `<text x="%d" y="30" font-size="10" fill="%s">■ baseline</text><text x="%d" y="30" font-size="10" fill="%s">■ candidate</text>`,
+		chartW-140, colBase, chartW-75, colCand)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
 }

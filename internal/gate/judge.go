@@ -206,6 +206,9 @@ func judgeProportion(ch *Check, b, c Count, mp *MetricPolicy, pol *Policy) {
 	}
 	t := stats.TwoProportion(b.Events, b.Exposure, c.Events, c.Exposure, pol.Confidence)
 	ch.Baseline, ch.Candidate, ch.P, ch.Shift = t.P1, t.P2, t.P, t.P2-t.P1
+	z := distuv.UnitNormal.Quantile(1 - (1-pol.Confidence)/2)
+	ch.BaselineLo, ch.BaselineHi = stats.Wilson(b.Events, b.Exposure, z)
+	ch.CandidateLo, ch.CandidateHi = t.C2Lo, t.C2Hi
 	if t.P1 > 0 {
 		ch.Change, ch.ChangeLo, ch.ChangeHi = t.P2/t.P1-1, t.Lo/t.P1, t.Hi/t.P1
 	} else if t.P2 > 0 {
@@ -222,6 +225,13 @@ func judgeRate(ch *Check, b, c Count, mp *MetricPolicy, pol *Policy) {
 	}
 	t := stats.PoissonRateRatio(b.Events, float64(b.Exposure), c.Events, float64(c.Exposure), pol.Confidence)
 	ch.Baseline, ch.Candidate, ch.P, ch.Shift = t.R1, t.R2, t.P, t.R2-t.R1
+	z := distuv.UnitNormal.Quantile(1 - (1-pol.Confidence)/2)
+	poisson := func(c Count) (float64, float64) {
+		r, se := float64(c.Events)/float64(c.Exposure), math.Sqrt(float64(c.Events))/float64(c.Exposure)
+		return math.Max(0, r-z*se), r + z*se
+	}
+	ch.BaselineLo, ch.BaselineHi = poisson(b)
+	ch.CandidateLo, ch.CandidateHi = poisson(c)
 	ch.Change, ch.ChangeLo, ch.ChangeHi = t.Ratio-1, t.Lo-1, fin(t.Hi-1)
 }
 

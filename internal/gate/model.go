@@ -198,23 +198,28 @@ type DataSummary struct {
 
 // Check is one metric judged in one stratum.
 type Check struct {
-	Metric     string  `json:"metric"`
-	Title      string  `json:"title"`
-	Kind       Kind    `json:"kind"`
-	Unit       string  `json:"unit,omitempty"`
-	Dim        string  `json:"dim"`
-	Stratum    string  `json:"stratum"`
-	Status     string  `json:"status"`
-	Baseline   float64 `json:"baseline"`  // median for distributions, the rate otherwise
-	Candidate  float64 `json:"candidate"` // same
-	Change     float64 `json:"change"`    // relative change candidate vs baseline (HL shift / baseline median)
-	ChangeLo   float64 `json:"change_lo"` // its confidence interval
-	ChangeHi   float64 `json:"change_hi"`
-	Shift      float64 `json:"shift"` // absolute change (HL shift, rate difference)
-	P          float64 `json:"p"`
-	Q          float64 `json:"q"` // p after multiple-comparison control
-	NBaseline  int64   `json:"n_baseline"`
-	NCandidate int64   `json:"n_candidate"`
+	Metric    string  `json:"metric"`
+	Title     string  `json:"title"`
+	Kind      Kind    `json:"kind"`
+	Unit      string  `json:"unit,omitempty"`
+	Dim       string  `json:"dim"`
+	Stratum   string  `json:"stratum"`
+	Status    string  `json:"status"`
+	Baseline  float64 `json:"baseline"`  // median for distributions, the rate otherwise
+	Candidate float64 `json:"candidate"` // same
+	Change    float64 `json:"change"`    // relative change candidate vs baseline (HL shift / baseline median)
+	ChangeLo  float64 `json:"change_lo"` // its confidence interval
+	ChangeHi  float64 `json:"change_hi"`
+	Shift     float64 `json:"shift"` // absolute change (HL shift, rate difference)
+	// Rates only: each release's own confidence interval (Wilson; Poisson normal approx).
+	BaselineLo  float64 `json:"baseline_lo,omitempty"`
+	BaselineHi  float64 `json:"baseline_hi,omitempty"`
+	CandidateLo float64 `json:"candidate_lo,omitempty"`
+	CandidateHi float64 `json:"candidate_hi,omitempty"`
+	P           float64 `json:"p"`
+	Q           float64 `json:"q"` // p after multiple-comparison control
+	NBaseline   int64   `json:"n_baseline"`
+	NCandidate  int64   `json:"n_candidate"`
 	// Percentiles of distributions with bootstrap intervals of their relative change.
 	Percentiles []Percentile `json:"percentiles,omitempty"`
 	Reason      string       `json:"reason"`
