@@ -12,8 +12,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fleetlens/fleetlens/devicefarm/driver"
+	"github.com/fleetlens/fleetlens/internal/adbserver"
 )
 
 // apkManifestEntry is where fleetlens-built APKs (devicefarm/sim/adbd.BuildAPK) carry
@@ -221,4 +223,45 @@ func (d *Driver) ApplyNetworkProfile(ctx context.Context, serial, hostProxyAddr 
 		return err2
 	}
 	return restore, nil
+}
+
+// Reboot restarts the device (`adb reboot`) and waits until it is back and has finished
+// booting (sys.boot_completed=1), or ctx ends.
+func (d *Driver) Reboot(ctx context.Context, serial string) error {
+	c, err := d.openService(ctx, serial, "reboot:")
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, c)
+	c.Close()
+	d.forgetFeatures(serial)
+	// Give the device a moment to leave, then wait for it to answer as booted.
+	select {
+	case <-ctx.Done():
+		return deviceError(serial, "reboot", ctx.Err())
+	case <-time.After(200 * time.Millisecond):
+	}
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		res, err := d.Shell(sctx, serial, "getprop sys.boot_completed")
+		cancel()
+		if err == nil && strings.TrimSpace(string(res.Stdout)) == "1" {
+			return nil
+		}
+		d.forgetFeatures(serial)
+		// A network device listens again before the adb server's reconnect backoff notices;
+		// re-connect it as soon as its port answers.
+		if _, _, perr := net.SplitHostPort(serial); perr == nil {
+			if nc, derr := (&net.Dialer{Timeout: 200 * time.Millisecond}).DialContext(ctx, "tcp", serial); derr == nil {
+				nc.Close()
+				_, _ = adbserver.Query(ctx, d.addr, "host:disconnect:"+serial)
+				_ = d.Connect(ctx, serial)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("android %s: waiting for reboot: %w", serial, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -325,6 +325,22 @@ func TestDriver(t *testing.T) {
 		r.waitState(t, devs[3].Addr(), driver.StateReady)
 		r.waitState(t, devs[4].Addr(), driver.StateReady)
 	})
+	t.Run("reboot", func(t *testing.T) {
+		sd := devs[0]
+		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := r.drv.Reboot(rctx, sd.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(start) < 50*time.Millisecond {
+			t.Errorf("reboot returned after %v", time.Since(start))
+		}
+		logs, err := r.drv.Logs(ctx, sd.Addr(), time.Time{})
+		if err != nil || strings.Contains(logs, "TestRunner") || !strings.Contains(logs, "zygote") {
+			t.Errorf("after reboot logcat = %q, %v", logs, err)
+		}
+	})
 	t.Run("device drops off mid-run", func(t *testing.T) {
 		sd := devs[1]
 		r.installSuite(t, sd.Addr(), suite())

@@ -84,7 +84,7 @@ func newDevice(f *Fleet, inst catalog.Instance) *Device {
 		d.packages[p] = &pkg{name: p, version: inst.OSVersion, versionCode: catalog.AndroidAPILevel(inst.OSVersion)}
 	}
 	d.logs.max = 400
-	d.logBoot()
+	d.logBoot(d.start)
 	return d
 }
 
@@ -167,6 +167,24 @@ func (d *Device) Detach() {
 	}
 	if d.fleet.ctx.Err() == nil {
 		d.log.Info("adbd: detached")
+	}
+}
+
+// reboot drops off the bus, "boots" for a few (scaled) seconds with fresh logs and comes
+// back on the same port, as `adb reboot` does to a phone.
+func (d *Device) reboot() {
+	d.log.Info("adbd: rebooting")
+	d.Detach()
+	_ = d.sleep(d.fleet.ctx, 3*time.Second)
+	if d.fleet.ctx.Err() != nil {
+		return
+	}
+	d.mu.Lock()
+	d.logs.entries = nil
+	d.logBoot(time.Now())
+	d.mu.Unlock()
+	if err := d.Attach(); err != nil {
+		d.log.Warn("adbd: reboot: listen again", "err", err)
 	}
 }
 
@@ -308,8 +326,7 @@ func (d *Device) sleep(ctx context.Context, dur time.Duration) error {
 	}
 }
 
-func (d *Device) logBoot() {
-	at := d.start
+func (d *Device) logBoot(at time.Time) {
 	add := func(buf string, p byte, tag, msg string) {
 		d.logs.add(logEntry{at: at, buffer: buf, prio: p, tag: tag, pid: 1000 + len(d.logs.entries), msg: msg})
 	}

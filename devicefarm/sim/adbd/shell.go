@@ -51,6 +51,8 @@ func (d *Device) lookupService(svc string) (handlerFunc, bool, bool) {
 		return d.serveSync, true, true
 	case strings.HasPrefix(svc, "reverse:"):
 		return func(ctx context.Context, s *stream) { d.serveReverse(s, svc[len("reverse:"):]) }, false, true
+	case strings.HasPrefix(svc, "reboot:"):
+		return func(ctx context.Context, s *stream) { go d.reboot() }, false, true
 	case strings.HasPrefix(svc, "root:"):
 		return func(ctx context.Context, s *stream) {
 			_, _ = io.WriteString(s, "adbd cannot run as root in production builds\n")
