@@ -1,6 +1,7 @@
 package adbd
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -189,6 +190,32 @@ func TestRealADB(t *testing.T) {
 		if main := r.adbOK("-s", s0, "logcat", "-d"); !strings.Contains(main, "TestRunner: started: logsIn(com.example.shop.LoginTest)") {
 			t.Errorf("logcat lacks TestRunner lines:\n%.2000s", main)
 		}
+	})
+	t.Run("logcat follows", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cmd := r.srv.Command(ctx, "-s", s0, "logcat", "-s", "FollowMe")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cancel(); cmd.Wait() }()
+		go func() {
+			for i := 0; i < 50 && ctx.Err() == nil; i++ {
+				time.Sleep(100 * time.Millisecond)
+				d0.Log('W', "FollowMe", fmt.Sprintf("live line %d", i))
+			}
+		}()
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "W FollowMe: live line") {
+				return
+			}
+		}
+		t.Fatalf("adb logcat never showed a live line: %v", sc.Err())
 	})
 	t.Run("battery thermal screencap", func(t *testing.T) {
 		d0.SetBattery(5, 47.5)

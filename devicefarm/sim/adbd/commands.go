@@ -101,9 +101,21 @@ func (d *Device) command(ctx context.Context, args []string, stdin io.Reader, ou
 	case "dumpsys":
 		return d.dumpsys(args[1:], out, errw)
 	case "logcat":
-		o, er, code := d.logcat(args[1:])
+		o, er, code, follow, last := d.logcat(args[1:], 0)
 		w(o)
 		e(er)
+		for follow {
+			d.mu.Lock()
+			ch := d.logs.wait()
+			d.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return 130
+			case <-ch:
+			}
+			o, _, _, _, last = d.logcat(args[1:], last)
+			w(o)
+		}
 		return code
 	case "screencap":
 		return d.screencap(args[1:], out, errw)

@@ -6,7 +6,8 @@
 // Services: `shell:` and `shell,v2,...:` (stdout/stderr/exit packets), `exec:`, `sync:`
 // (STAT/LIST/SEND/RECV/QUIT, frames spanning WRTE boundaries), `reverse:`. The shell knows
 // getprop, pm/cmd package (list, install -S streamed, install PATH, uninstall, path),
-// dumpsys battery|thermalservice|package, logcat -d/-c/-b/-T, screencap -p (a real PNG),
+// dumpsys battery|thermalservice|package|dropbox, logcat (-d dumps, else follows; -c/-b/-T/-t/-s),
+// screencap -p (a real PNG),
 // settings get/put/delete, am instrument -w -r (AndroidJUnitRunner raw status format), df,
 // wm size, cat of /proc and /sys hardware files and of small pushed files, echo, sleep.
 // Unknown services get CLSE, unknown commands exit 127; garbage or truncated frames drop

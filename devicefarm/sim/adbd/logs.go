@@ -10,9 +10,12 @@ import (
 type logRing struct {
 	entries []logEntry
 	max     int
+	seq     uint64
+	notify  chan struct{} // closed (and replaced) on every add, for `logcat` followers
 }
 
 type logEntry struct {
+	seq    uint64
 	at     time.Time
 	buffer string // main, system, crash, events
 	prio   byte
@@ -29,7 +32,21 @@ func (r *logRing) add(e logEntry) {
 		n := copy(r.entries, r.entries[len(r.entries)-r.max+1:])
 		r.entries = r.entries[:n]
 	}
+	r.seq++
+	e.seq = r.seq
 	r.entries = append(r.entries, e)
+	if r.notify != nil {
+		close(r.notify)
+		r.notify = nil
+	}
+}
+
+// wait returns a channel closed at the next add.
+func (r *logRing) wait() <-chan struct{} {
+	if r.notify == nil {
+		r.notify = make(chan struct{})
+	}
+	return r.notify
 }
 
 // threadtime renders an entry in logcat's default "threadtime" format.
@@ -44,8 +61,10 @@ func (e logEntry) threadtime() string {
 	return b.String()
 }
 
-// logcat implements `logcat -d [-c] [-b BUF]... [-T 'MM-DD hh:mm:ss.mmm'|-t N] [-s TAG...]`.
-func (d *Device) logcat(args []string) (string, string, int) {
+// logcat implements `logcat [-d] [-c] [-b BUF]... [-T 'MM-DD hh:mm:ss.mmm'|-t N] [-s TAG...]`.
+// Without -d it renders what is there and reports follow, so the caller streams new entries
+// (those after the returned sequence number) until the stream closes.
+func (d *Device) logcat(args []string, after uint64) (out, errs string, code int, follow bool, last uint64) {
 	dump, clear := false, false
 	buffers := map[string]bool{}
 	var since time.Time
@@ -78,7 +97,7 @@ func (d *Device) logcat(args []string) (string, string, int) {
 			tail = -1
 			t, err := time.Parse("01-02 15:04:05.000", v)
 			if err != nil {
-				return "", fmt.Sprintf("logcat: invalid time format %q\n", v), 1
+				return "", fmt.Sprintf("logcat: invalid time format %q\n", v), 1, false, 0
 			}
 			now := time.Now().UTC()
 			since = time.Date(now.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
@@ -98,17 +117,16 @@ func (d *Device) logcat(args []string) (string, string, int) {
 	defer d.mu.Unlock()
 	if clear {
 		d.logs.entries = d.logs.entries[:0]
-		return "", "", 0
-	}
-	if !dump {
-		// A streaming logcat would never end; the simulator serves dumps only.
-		return "", "logcat: the simulator supports -d (dump) only\n", 1
+		return "", "", 0, false, d.logs.seq
 	}
 	if len(buffers) == 0 {
 		buffers = map[string]bool{"main": true, "system": true, "crash": true}
 	}
 	var sel []logEntry
 	for _, e := range d.logs.entries {
+		if e.seq <= after {
+			continue
+		}
 		if !buffers["all"] && !buffers[e.buffer] {
 			continue
 		}
@@ -126,14 +144,14 @@ func (d *Device) logcat(args []string) (string, string, int) {
 	var b strings.Builder
 	seen := map[string]bool{}
 	for _, e := range sel {
-		if !seen[e.buffer] {
+		if !seen[e.buffer] && after == 0 {
 			fmt.Fprintf(&b, "--------- beginning of %s\n", e.buffer)
 			seen[e.buffer] = true
 		}
 		b.WriteString(e.threadtime())
 		b.WriteByte('\n')
 	}
-	return b.String(), "", 0
+	return b.String(), "", 0, !dump, d.logs.seq
 }
 
 func contains(list []string, s string) bool {
