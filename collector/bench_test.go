@@ -104,6 +104,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 		url := "http://" + ch.http + "/v1/traces"
 
 		var raws, e2es, p99max []float64
+		var cpu time.Duration
 		for round := range rounds {
 			seed := uint64(10 + round)
 			rows := rawRows(b, seed, batches, now, "bench")
@@ -115,8 +116,10 @@ func BenchmarkIngestHTTP(b *testing.B) {
 			rows = nil
 
 			before := count(b, pool, `SELECT count(*) FROM spans`)
+			cpu0 := ch.cpuTime(b)
 			res := runLoader(b, loaderJob{Opts: loadgen.Options{URL: url, Token: tok, Concurrency: 8, Retry: true, MaxRetryFor: time.Minute},
 				Seed: seed, N: batches, Spans: benchSpans, Release: "bench", Now: now})
+			cpu += ch.cpuTime(b) - cpu0
 			stored := count(b, pool, `SELECT count(*) FROM spans`) - before
 			if res.Acked != batches || stored != int64(batches*benchSpans) {
 				b.Fatalf("acked %d of %d requests, %d rows stored (codes %v)", res.Acked, batches, stored, res.Codes)
@@ -129,6 +132,8 @@ func BenchmarkIngestHTTP(b *testing.B) {
 		b.ReportMetric(rawRate, "raw_copy_spans/s")
 		b.ReportMetric(e2eRate/rawRate, "ratio")
 		b.ReportMetric(median(p99max), "p99_ms@max")
+		// The collector's own CPU per span, which machine load does not distort.
+		b.ReportMetric(float64(cpu.Microseconds())/float64(rounds*batches*benchSpans), "collector_cpu_us/span")
 
 		// Latency at half the maximum rate (open loop: requests are due on a fixed schedule).
 		reqRate := e2eRate / benchSpans / 2

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +33,13 @@ func childCollector() int {
 	}
 	if v, err := strconv.ParseInt(os.Getenv("FLT_MAX_INFLIGHT_BYTES"), 10, 64); err == nil {
 		cfg.Limits.MaxInflightBytes = v
+	}
+	cfg.ApplyRuntime()
+	if f := os.Getenv("FLT_CPUPROFILE"); f != "" { // for looking into the benchmark
+		out, err := os.Create(f)
+		if err == nil && pprof.StartCPUProfile(out) == nil {
+			defer func() { pprof.StopCPUProfile(); out.Close() }()
+		}
 	}
 	pool, err := pgxpool.New(ctx, os.Getenv("FLT_DSN"))
 	if err != nil {
@@ -185,4 +193,18 @@ func runLoader(t testing.TB, job loaderJob) loadgen.Result {
 		t.Fatalf("loader output %q: %v", out, err)
 	}
 	return res
+}
+
+// cpuTime is the child's user+system CPU time so far (from /proc/PID/stat, in clock ticks
+// of 10 ms on Linux).
+func (c *child) cpuTime(t testing.TB) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }

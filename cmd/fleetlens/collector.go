@@ -57,6 +57,7 @@ Admin endpoint: /metrics (Prometheus), /healthz, /readyz.`,
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("collector config: %w", err)
 			}
+			cfg.ApplyRuntime()
 			ctx := cmd.Context()
 			pool, err := pg.Open(ctx, global.db)
 			if err != nil {

@@ -40,7 +40,7 @@ func insertSpans(ctx context.Context, tx pgx.Tx, rows []SpanRow) (int, error) {
 		return 0, nil
 	}
 	if !forceStaging {
-		ok, err := copyFast(ctx, tx, "spans", SpanColumns, SpanSource(rows))
+		ok, err := copyFast(ctx, tx, "spans", func(tx pgx.Tx) error { return copySpans(ctx, tx, "spans", rows) })
 		if err != nil {
 			return 0, err
 		}
@@ -51,7 +51,7 @@ func insertSpans(ctx context.Context, tx pgx.Tx, rows []SpanRow) (int, error) {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS spans_stage (LIKE spans) ON COMMIT DELETE ROWS`); err != nil {
 		return 0, fmt.Errorf("create spans_stage: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"spans_stage"}, SpanColumns, SpanSource(rows)); err != nil {
+	if err := copySpans(ctx, tx, "spans_stage", rows); err != nil {
 		return 0, fmt.Errorf("copy into spans_stage: %w", err)
 	}
 	res, err := tx.Query(ctx, `INSERT INTO spans SELECT * FROM spans_stage ON CONFLICT DO NOTHING
@@ -94,7 +94,7 @@ func insertEvents(ctx context.Context, tx pgx.Tx, rows []EventRow) (int, error) 
 		return 0, nil
 	}
 	if !forceStaging {
-		ok, err := copyFast(ctx, tx, "events", EventColumns, EventSource(rows))
+		ok, err := copyFast(ctx, tx, "events", func(tx pgx.Tx) error { return copyEvents(ctx, tx, "events", rows) })
 		if err != nil {
 			return 0, err
 		}
@@ -105,7 +105,7 @@ func insertEvents(ctx context.Context, tx pgx.Tx, rows []EventRow) (int, error) 
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS events_stage (LIKE events) ON COMMIT DELETE ROWS`); err != nil {
 		return 0, fmt.Errorf("create events_stage: %w", err)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events_stage"}, EventColumns, EventSource(rows)); err != nil {
+	if err := copyEvents(ctx, tx, "events_stage", rows); err != nil {
 		return 0, fmt.Errorf("copy into events_stage: %w", err)
 	}
 	res, err := tx.Query(ctx, `INSERT INTO events SELECT * FROM events_stage ON CONFLICT DO NOTHING
@@ -144,12 +144,12 @@ RETURNING record_hash, time, app_id`)
 
 // copyFast COPYs src into table under a savepoint. It reports false (and leaves the
 // transaction usable) when the COPY hit a unique violation.
-func copyFast(ctx context.Context, tx pgx.Tx, table string, cols []string, src pgx.CopyFromSource) (bool, error) {
+func copyFast(ctx context.Context, tx pgx.Tx, table string, copyIn func(pgx.Tx) error) (bool, error) {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("savepoint before copy into %s: %w", table, err)
 	}
-	if _, err := sp.CopyFrom(ctx, pgx.Identifier{table}, cols, src); err != nil {
+	if err := copyIn(sp); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" {
 			if rerr := sp.Rollback(ctx); rerr != nil {
