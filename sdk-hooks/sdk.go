@@ -332,6 +332,12 @@ func (s *SDK) Shutdown(ctx context.Context) error {
 		s.EndSession()
 		s.wd.stop()
 		err = errors.Join(s.tp.Shutdown(ctx), s.lp.Shutdown(ctx))
+		if _, ok := ctx.Deadline(); !ok {
+			// Offline with no deadline would wait forever: bound the upload attempt.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+		}
 		s.up.Kick()
 		t := time.NewTicker(20 * time.Millisecond)
 		for s.q.Len() > 0 && ctx.Err() == nil {
