@@ -164,6 +164,11 @@ func TestRealADB(t *testing.T) {
 				t.Errorf("%s: summary missing:\n%s", d.Addr(), out)
 			}
 		}
+		human := r.adbOK("-s", devs[4].Addr(), "shell", "am", "instrument", "-w", comp)
+		if strings.Contains(human, "INSTRUMENTATION_STATUS") || !strings.Contains(human, "\ncom.example.shop.CartTest:.") ||
+			!strings.Contains(human, "Error in rejectsBadPassword(com.example.shop.LoginTest):") || !strings.Contains(human, "FAILURES!!!\nTests run: 6,  Failures: 1") {
+			t.Errorf("am instrument without -r:\n%s", human)
+		}
 		one := r.adbOK("-s", s0, "shell", "am", "instrument", "-w", "-r", "-e", "class", "com.example.shop.CartTest#addsItem", comp)
 		if !strings.Contains(one, "numtests=1") || !strings.Contains(one, "OK (1 test)") {
 			t.Errorf("class filter:\n%s", one)

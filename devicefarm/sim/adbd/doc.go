@@ -4,7 +4,7 @@
 // (`adb connect 127.0.0.1:PORT`) and gadb cannot tell it from a phone.
 //
 // Services: `shell:` and `shell,v2,...:` (stdout/stderr/exit packets), `exec:`, `sync:`
-// (STAT/LIST/SEND/RECV/QUIT, frames spanning WRTE boundaries), `reverse:`. The shell knows
+// (STAT/LIST/SEND/RECV/QUIT, frames spanning WRTE boundaries), `reverse:`, `reboot:`. The shell knows
 // getprop, pm/cmd package (list, install -S streamed, install PATH, uninstall, path),
 // dumpsys battery|thermalservice|package|dropbox, logcat (-d dumps, else follows; -c/-b/-T/-t/-s),
 // screencap -p (a real PNG),

@@ -44,6 +44,7 @@ type plannedTest struct {
 // the raw status format of AndroidJUnitRunner's InstrumentationResultPrinter.
 func (d *Device) instrument(ctx context.Context, args []string, out, errw io.Writer) int {
 	extras := map[string]string{}
+	raw, human, crashed, inResult := false, false, false, false
 	comp := ""
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
@@ -52,6 +53,8 @@ func (d *Device) instrument(ctx context.Context, args []string, out, errw io.Wri
 			i += 2
 		case a == "--user" || a == "-p" || a == "--abi":
 			i++
+		case a == "-r":
+			raw = true
 		case strings.HasPrefix(a, "-"):
 		default:
 			comp = a
@@ -63,7 +66,25 @@ func (d *Device) instrument(ctx context.Context, args []string, out, errw io.Wri
 	bw := bufio.NewWriterSize(out, 16<<10)
 	defer bw.Flush()
 	w := func(format string, a ...any) {
-		fmt.Fprintf(bw, format, a...)
+		line := fmt.Sprintf(format, a...)
+		if human {
+			// Without -r, am prints only the stream texts (and a failure's result/code).
+			switch {
+			case strings.HasPrefix(line, "INSTRUMENTATION_STATUS: stream="):
+				line = strings.TrimSuffix(strings.TrimPrefix(line, "INSTRUMENTATION_STATUS: stream="), "\n")
+			case strings.HasPrefix(line, "INSTRUMENTATION_RESULT: stream="):
+				line = strings.TrimPrefix(line, "INSTRUMENTATION_RESULT: stream=")
+				inResult = true
+			case inResult && !strings.HasPrefix(line, "INSTRUMENTATION_"):
+			case strings.HasPrefix(line, "INSTRUMENTATION_RESULT: shortMsg="):
+				crashed = true
+				line = "\n" + line
+			case strings.HasPrefix(line, "INSTRUMENTATION_CODE") && crashed:
+			default:
+				line = ""
+			}
+		}
+		_, _ = bw.WriteString(line)
 		if strings.HasPrefix(format, "INSTRUMENTATION_STATUS_CODE") {
 			_ = bw.Flush()
 		}
@@ -90,6 +111,7 @@ func (d *Device) instrument(ctx context.Context, args []string, out, errw io.Wri
 		fmt.Fprintf(errw, "android.util.AndroidException: INSTRUMENTATION_FAILED: %s\n", comp)
 		return 1
 	}
+	human = !raw
 	tests := d.plan(m, extras)
 	d.logf("main", 'I', "ActivityManager", "Start proc %d:%s/u0a%d for added application %s", d.pid, target.name, 200+d.inst.Index%100, target.name)
 	if extras["log"] == "true" {
