@@ -394,8 +394,25 @@ func TestWatchAndServerRestart(t *testing.T) {
 	want(d.Addr(), driver.StateOffline, driver.StateGone)
 	d.Attach()
 	want(d.Addr(), driver.StateReady)
+	// A run in flight when the server dies ends with ErrDeviceGone, not a hang or success.
+	long := suite()
+	long.Instrumentation.Tests = append(long.Instrumentation.Tests, adbd.TestSpec{Class: "com.example.shop.ZSlowTest", Method: "soaks", DurationMS: 500000})
+	r.installSuite(t, r.fleet.Devices()[0].Addr(), long)
+	runErr := make(chan error, 1)
+	go func() {
+		runErr <- r.drv.RunTests(context.Background(), r.fleet.Devices()[0].Addr(), req, nil)
+	}()
+	time.Sleep(300 * time.Millisecond)
 	if err := r.srv.Restart(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case err := <-runErr:
+		if !errors.Is(err, driver.ErrDeviceGone) {
+			t.Errorf("RunTests across a server restart = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("RunTests hung across an adb server restart")
 	}
 	want(d.Addr(), driver.StateGone)
 	want(d.Addr(), driver.StateReady) // the driver re-connected it to the new server
