@@ -184,8 +184,12 @@ func farmWait(ctx context.Context, out io.Writer, pool *pgxpool.Pool, runID int6
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
+	// The listener must end before the caller closes the pool (Close waits for it).
+	lctx, stopListen := context.WithCancel(ctx)
+	listening := make(chan struct{})
+	defer func() { stopListen(); <-listening }()
 	wake := make(chan struct{}, 1)
-	go listenRuns(ctx, pool, wake)
+	go func() { defer close(listening); listenRuns(lctx, pool, wake) }()
 	start := time.Now()
 	last := ""
 	for {

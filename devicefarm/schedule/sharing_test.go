@@ -136,3 +136,51 @@ func TestNotifyAndRunTimeout(t *testing.T) {
 		t.Errorf("claimed work of a timed-out run")
 	}
 }
+
+func TestMatrixRetryStaysInGroup(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	devs := addFleet(t, pool, "h1", "m0a", "m1a", "m0b") // M0|13 has m0a and m0b; M1|13 only m1a
+	if _, err := Enqueue(ctx, pool, RunSpec{SuiteName: "s", SuiteSource: "x", AppID: "com.example", Release: "1",
+		Tests: tests(0, "brokenOnM1", "brokenOnM0"), Devices: devs, Matrix: true, MaxRetries: 2}); err != nil {
+		t.Fatal(err)
+	}
+	q := &Queue{DB: pool, HostID: "h1", TTL: time.Minute}
+	model := map[string]string{"m0a": "M0", "m0b": "M0", "m1a": "M1"}
+	ctxSerial := ""
+	drainAs := func(serials []string) {
+		for _, s := range serials {
+			ctxSerial = s
+			drain(t, q, []string{s}, func(ct ClaimedTest, n int) string {
+				if ct.Method == "broken"+"On"+model[ctxSerial] {
+					return "failed"
+				}
+				return "passed"
+			})
+		}
+	}
+	for i := 0; i < 4; i++ {
+		drainAs([]string{"m0a", "m1a", "m0b"})
+	}
+	rows, err := pool.Query(ctx, `SELECT t.method, t.group_key, t.status, count(*) FILTER (WHERE a.model || '|13' <> t.group_key)
+		FROM farm_run_tests t JOIN farm_attempts a ON a.run_test_id = t.id GROUP BY 1, 2, 3`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m, g, st string
+		var wrong int
+		rows.Scan(&m, &g, &st, &wrong)
+		if wrong != 0 {
+			t.Errorf("%s {%s}: %d attempts outside its group", m, g, wrong)
+		}
+		want := "passed"
+		if m == "brokenOn"+g[:2] {
+			want = "failed"
+		}
+		if st != want {
+			t.Errorf("%s {%s}: %s, want %s", m, g, st, want)
+		}
+	}
+}

@@ -340,8 +340,9 @@ BEGIN
         UPDATE farm_runs SET retries_used = retries_used + 1
          WHERE id = t.run_id AND retries_used < retry_budget AND state IN ('queued', 'running');
         IF FOUND THEN
-            INSERT INTO farm_work_items (run_id, kind, tests, expected_ms, profile, exclude_serials, priority)
-            VALUES (t.run_id, 'retry', ARRAY[t.id], t.expected_ms, t.profile,
+            -- A matrix test retries inside its (model, OS) group, on another device when it has one.
+            INSERT INTO farm_work_items (run_id, kind, tests, expected_ms, profile, group_key, exclude_serials, priority)
+            VALUES (t.run_id, 'retry', ARRAY[t.id], t.expected_ms, t.profile, nullif(t.group_key, ''),
                     ARRAY(SELECT DISTINCT a.serial FROM farm_attempts a WHERE a.run_test_id = t.id AND a.serial <> ''), 30);
             UPDATE farm_run_tests SET retries = retries + 1, outstanding = outstanding + 1,
                    status = 'pending', updated_at = now() WHERE id = t.id;
@@ -572,6 +573,7 @@ BEGIN
                AND (NOT (p_serial = ANY (q.exclude_serials)) OR NOT EXISTS (
                     SELECT 1 FROM farm_run_devices g JOIN devices gd ON gd.serial = g.serial
                      WHERE g.run_id = q.run_id AND NOT (g.serial = ANY (q.exclude_serials))
+                       AND (q.group_key IS NULL OR g.group_key = q.group_key)
                        AND gd.state IN ('idle', 'busy') AND gd.health_ok
                        AND coalesce(gd.quarantined_until, '-infinity') <= now()))
              ORDER BY q.priority DESC, q.expected_ms DESC, q.id LIMIT 1 FOR UPDATE SKIP LOCKED;
