@@ -168,6 +168,17 @@ func TestPushLimits(t *testing.T) {
 		t.Fatal("a failed push left a file")
 	}
 	d.SetFreeStorageMB(4 << 10)
+	// Slow storage. The rig runs at TimeScale 0.01, so 0.2 MB/s of device time is 20 MB/s
+	// of wall time: 2 MB must take at least ~100 ms.
+	d.SetStorageSpeedMBps(0.2)
+	t0 := time.Now()
+	if err := gd.Push(io.LimitReader(zeros{}, 2<<20), "/data/local/tmp/slow.bin", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(t0); el < 90*time.Millisecond {
+		t.Errorf("2 MB onto 20 MB/s storage took %v", el)
+	}
+	d.SetStorageSpeedMBps(0)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

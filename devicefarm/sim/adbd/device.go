@@ -55,6 +55,8 @@ type Device struct {
 	instrRuns int
 	noShellV2 bool // an Android 6-style adbd: plain shell only, no exit codes
 	dropbox   []dropboxEntry
+	// storageBps limits how fast pushes and installs are written (slow eMMC); 0 is unlimited.
+	storageBps int64
 }
 
 // dropboxEntry is one DropBoxManager record (data_app_crash, data_app_anr).
@@ -256,6 +258,14 @@ func (d *Device) SetThermalStatus(s int) { d.mu.Lock(); d.thermal = max(0, min(6
 
 // SetFreeStorageMB sets the free space of /data; pushes and installs beyond it fail.
 func (d *Device) SetFreeStorageMB(mb int64) { d.mu.Lock(); d.freeKB = mb << 10; d.mu.Unlock() }
+
+// SetStorageSpeedMBps makes pushes and installs run at most this fast (slow storage, as on
+// cheap eMMC phones); 0 removes the limit.
+func (d *Device) SetStorageSpeedMBps(mbps float64) {
+	d.mu.Lock()
+	d.storageBps = int64(mbps * (1 << 20))
+	d.mu.Unlock()
+}
 
 // DropAfterTests makes the device fall off the bus after n tests of its next instrumentation
 // run (0 disables).

@@ -43,6 +43,7 @@ type Fault struct {
 	Offline        bool    `json:"offline,omitempty" yaml:"offline,omitempty"`
 	Unauthorized   bool    `json:"unauthorized,omitempty" yaml:"unauthorized,omitempty"`
 	NoShellV2      bool    `json:"no_shell_v2,omitempty" yaml:"no_shell_v2,omitempty"`
+	StorageMBps    float64 `json:"storage_mbps,omitempty" yaml:"storage_mbps,omitempty"` // slow storage
 }
 
 // Validate reports the first invalid field.
@@ -139,6 +140,9 @@ func (d *Device) applyFault(f Fault) {
 	}
 	if f.NoShellV2 {
 		d.noShellV2 = true
+	}
+	if f.StorageMBps > 0 {
+		d.storageBps = int64(f.StorageMBps * (1 << 20))
 	}
 }
 

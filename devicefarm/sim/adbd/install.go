@@ -1,6 +1,7 @@
 package adbd
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -44,7 +45,7 @@ func (d *Device) pmInstall(args []string, stdin io.Reader, out io.Writer) int {
 		d.mu.Lock()
 		free := d.freeKB << 10
 		d.mu.Unlock()
-		sink = newBlobSink()
+		sink = d.newBlobSink(context.Background())
 		n, err := io.CopyN(sink, stdin, size)
 		if err != nil {
 			d.log.Warn("adbd: install stream ended early", "want", size, "got", n, "err", err)

@@ -57,11 +57,26 @@ type blobSink struct {
 	h    *xxhash.Digest
 	head []byte
 	n    int64
+	// slow storage: bytes per second the flash accepts (0: unlimited) and the device to
+	// sleep on
+	rate int64
+	dev  *Device
+	ctx  context.Context
 }
 
-func newBlobSink() *blobSink { return &blobSink{h: xxhash.New()} }
+func (d *Device) newBlobSink(ctx context.Context) *blobSink {
+	d.mu.Lock()
+	rate := d.storageBps
+	d.mu.Unlock()
+	return &blobSink{h: xxhash.New(), rate: rate, dev: d, ctx: ctx}
+}
 
 func (b *blobSink) Write(p []byte) (int, error) {
+	if b.rate > 0 {
+		if err := b.dev.sleep(b.ctx, time.Duration(int64(len(p))*int64(time.Second)/b.rate)); err != nil {
+			return 0, err
+		}
+	}
 	_, _ = b.h.Write(p)
 	if len(b.head) < sniffMax {
 		b.head = append(b.head, p[:min(len(p), sniffMax-len(b.head))]...)
@@ -222,7 +237,7 @@ func (d *Device) recvFile(r io.Reader, s *stream, spec string, fail func(string)
 	d.mu.Lock()
 	free := d.freeKB << 10
 	d.mu.Unlock()
-	sink := newBlobSink()
+	sink := d.newBlobSink(context.Background())
 	var keep []byte
 	var hdr [8]byte
 	for {
