@@ -46,6 +46,7 @@
 //	d := fleet.Device("127.0.0.1:40001")          // by adb serial or ro.serialno
 //	d.SetBattery(4, 47.5); d.SetCharging(false)   // low battery, overheating (health=3)
 //	d.SetThermalStatus(4); d.SetFreeStorageMB(50) // throttling, full storage
+//	d.SetStorageSpeedMBps(8)                      // slow eMMC: pushes/installs crawl
 //	d.DropAfterTests(3)                           // falls off the bus in its next run
 //	d.Detach(); d.Attach()                        // cable pulled / plugged back
 //	d.SetOffline(true); d.SetUnauthorized(true)   // adb shows offline / unauthorized
