@@ -18,8 +18,8 @@ import (
 // then builds its rollups from the raw rows exactly as the collector's store would: the
 // benchmark's volume (10 M spans) is far beyond what OTLP ingest in a benchmark can deliver.
 // Strata: 8 models (tiers low/mid/high), 2 OS versions, 4 network classes; 10% of spans
-// are cold/warm app starts, the rest HTTP; data spread over the last 6 hours, arriving within
-// a minute.
+// are cold/warm app starts, the rest HTTP; data spread over 6 hours, arriving within a
+// minute; crashes 0.5% and ANRs 0.25% of sessions (inside the Android-vitals guardrails).
 const seedSpansSQL = `
 INSERT INTO spans (start_time, end_time, duration_ms, app_id, trace_id, span_id, parent_span_id, name, kind,
   status_code, status_message, release, model, manufacturer, os_name, os_version, session_id, category,
@@ -43,8 +43,8 @@ INSERT INTO events (time, app_id, record_hash, name, class, duration_ms, severit
   release, model, manufacturer, os_name, os_version, session_id, net_class, net_type, tier, year_class, attributes,
   resource_hash, scope, received_at)
 SELECT t, $1, decode(md5('e' || $2 || g), 'hex'),
-  CASE WHEN g % 5 = 0 THEN 'session.start' WHEN g % 331 = 1 THEN 'app.crash' ELSE 'app.jank' END,
-  CASE WHEN g % 5 = 0 OR g % 331 = 1 THEN '' WHEN g % 997 = 2 THEN 'anr' WHEN g % 7 = 3 THEN 'frozen' ELSE 'slow' END,
+  CASE WHEN g % 5 = 0 THEN 'session.start' WHEN g % 997 = 1 THEN 'app.crash' ELSE 'app.jank' END,
+  CASE WHEN g % 5 = 0 OR g % 997 = 1 THEN '' WHEN g % 1999 = 2 THEN 'anr' WHEN g % 7 = 3 THEN 'frozen' ELSE 'slow' END,
   NULL, 9, 'INFO', '', NULL, NULL, $2,
   (ARRAY['m0','m1','m2','m3','m4','m5','m6','m7'])[g % 8 + 1], 'acme', 'Android', (ARRAY['13','14'])[g % 2 + 1],
   'sess-' || (g / 5), (ARRAY['4g','3g','2g','slow-2g'])[(g / 8) % 4 + 1], 'cell',
