@@ -14,8 +14,10 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -179,6 +181,26 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		addrs[n.Profile] = a
 	}
 
+	// Calibrate the TTFB regression on each 3g profile's measured TTFB, so "+40%" is 40% of
+	// what this machine's proxies actually produce, not of a nominal figure.
+	ttfb := map[string]time.Duration{}
+	if cfg.Regression.TTFB3GLowPct > 0 {
+		var pmu sync.Mutex
+		var pwg sync.WaitGroup
+		for prof, a := range addrs {
+			if !strings.HasPrefix(prof, "3g") {
+				continue
+			}
+			pwg.Go(func() {
+				d := probeTTFB(ctx, "http://"+a+"/api/feed")
+				pmu.Lock()
+				ttfb[prof] = d
+				pmu.Unlock()
+			})
+		}
+		pwg.Wait()
+	}
+
 	android := catalog.Fleet(catalog.Android, cfg.Sessions, "traffic")
 	ios := catalog.Fleet(catalog.IOS, cfg.Sessions, "traffic")
 	res := Result{ByNetwork: map[string]int64{}}
@@ -206,7 +228,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			s := session{cfg: &cfg, rng: rng, inst: inst, nw: nw, base: "http://" + addrs[nw.Profile],
-				dir: filepath.Join(work, strconv.Itoa(i))}
+				dir: filepath.Join(work, strconv.Itoa(i)), ttfb: ttfb[nw.Profile]}
 			out := s.run(ctx)
 			mu.Lock()
 			defer mu.Unlock()
@@ -262,6 +284,7 @@ type session struct {
 	nw   Network
 	base string
 	dir  string
+	ttfb time.Duration // calibrated TTFB of this session's profile (regression runs only)
 }
 
 type sessionResult struct {
@@ -378,16 +401,52 @@ func (s *session) appStart(tier device.Tier) (vitals.StartType, time.Duration) {
 	return t, time.Duration(ms) * time.Millisecond
 }
 
-// extraDelay is the seeded TTFB regression: pct of the request's expected TTFB on this
-// profile (both link delays plus server think time), for low-tier devices on 3g.
+// extraDelay is the seeded TTFB regression: pct of the profile's measured TTFB (else its
+// nominal one: both link delays plus server think time), for low-tier devices on 3g.
 func (s *session) extraDelay(tier device.Tier) int {
 	pct := s.cfg.Regression.TTFB3GLowPct
 	if pct == 0 || tier != device.TierLow || !strings.HasPrefix(s.nw.Profile, "3g") {
 		return 0
 	}
-	p, _ := netprofile.Lookup(s.nw.Profile)
-	expected := 2*p.DelayMS + int(ThinkTime/time.Millisecond)
-	return expected * pct / 100
+	base := int(s.ttfb / time.Millisecond)
+	if base <= 0 {
+		p, _ := netprofile.Lookup(s.nw.Profile)
+		base = 2*p.DelayMS + int(ThinkTime/time.Millisecond)
+	}
+	return base * pct / 100
+}
+
+// probeTTFB measures the median time to first byte of three requests to url, the way the
+// SDK does (request written to first response byte).
+func probeTTFB(ctx context.Context, url string) time.Duration {
+	c := &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}
+	defer c.CloseIdleConnections()
+	var ds []time.Duration
+	for range 3 {
+		var wrote, first time.Time
+		tr := &httptrace.ClientTrace{
+			WroteRequest:         func(httptrace.WroteRequestInfo) { wrote = time.Now() },
+			GotFirstResponseByte: func() { first = time.Now() },
+		}
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, tr), http.MethodGet, url, nil)
+		if err != nil {
+			return 0
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if !wrote.IsZero() && first.After(wrote) {
+			ds = append(ds, first.Sub(wrote))
+		}
+	}
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }
 
 // nextRequest is the sample app's screen flow: a feed, then images sized by the SDK's own

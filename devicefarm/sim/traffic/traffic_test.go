@@ -168,3 +168,71 @@ func TestThrough3GWithCollectorOutage(t *testing.T) {
 		t.Fatalf("%d session.start events, want 1", n)
 	}
 }
+
+// TestSeededRegressionVisibleInSQL runs two releases with the same seed, the second with
+// +40% TTFB on 3g for low-tier devices and a crash on Android 11, and checks that the
+// collector's tables show exactly that difference.
+func TestSeededRegressionVisibleInSQL(t *testing.T) {
+	pool := pgtest.New(t)
+	addr := freeAddr(t)
+	startCollector(t, pool, addr)
+	tok := mint(t, pool, "com.example.shop")
+	mix := []Network{{"", "wifi", "", 0.3}, {"3g-average", "cell", "umts", 0.7}}
+	base := Config{Sessions: 30, Endpoint: "http://" + addr, Token: tok, Seed: 7, Concurrency: 15, RequestsPerSession: 4, Mix: mix}
+	for _, rel := range []struct {
+		name string
+		reg  Regression
+	}{
+		{"1.0.0", Regression{}},
+		{"1.1.0", Regression{TTFB3GLowPct: 40, CrashOSVersion: "android/11"}},
+	} {
+		cfg := base
+		cfg.Release, cfg.Regression = rel.name, rel.reg
+		res, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Sessions != 30 || res.LeftQueued != 0 || res.Dropped != 0 {
+			t.Fatalf("release %s: %+v", rel.name, res)
+		}
+		if rel.reg.CrashOSVersion != "" && res.Crashes == 0 {
+			t.Fatalf("release %s: no session crashed", rel.name)
+		}
+	}
+	ratio := func(tier string) (float64, int64) {
+		var r float64
+		var n int64
+		err := pool.QueryRow(context.Background(), `
+SELECT (avg(rtt_ms) FILTER (WHERE release = '1.1.0')) / (avg(rtt_ms) FILTER (WHERE release = '1.0.0')),
+       count(*) FILTER (WHERE release = '1.1.0')
+FROM spans WHERE category = 'http' AND net_class = '3g' AND tier = $1 AND http_status > 0`, tier).Scan(&r, &n)
+		if err != nil {
+			t.Fatalf("ttfb ratio for %s: %v", tier, err)
+		}
+		return r, n
+	}
+	low, nLow := ratio("low")
+	high, nHigh := ratio("high")
+	t.Logf("3g TTFB 1.1.0/1.0.0: low tier %.2f (%d spans), high tier %.2f (%d spans)", low, nLow, high, nHigh)
+	if nLow < 4 || nHigh < 4 {
+		t.Fatalf("too few 3g spans to compare: low %d, high %d", nLow, nHigh)
+	}
+	if low < 1.25 || low > 1.6 || low-high < 0.2 {
+		t.Fatalf("low-tier 3g TTFB ratio %.2f (high tier %.2f), want about 1.4", low, high)
+	}
+	if high < 0.85 || high > 1.15 {
+		t.Fatalf("high-tier 3g TTFB ratio %.2f, want about 1.0 (no regression seeded)", high)
+	}
+	crashes := func(rel string) int64 {
+		return count(t, pool, `SELECT count(*) FROM events WHERE name = 'app.crash' AND release = $1`, rel)
+	}
+	if c0, c1 := crashes("1.0.0"), crashes("1.1.0"); c0 != 0 || c1 == 0 {
+		t.Fatalf("crashes: 1.0.0 %d, 1.1.0 %d", c0, c1)
+	}
+	if n := count(t, pool, `SELECT count(*) FROM events WHERE name = 'app.crash' AND (os_version <> '11' OR os_name <> 'Android')`); n != 0 {
+		t.Fatalf("%d crashes off Android 11", n)
+	}
+	if n := count(t, pool, `SELECT count(DISTINCT model) FROM spans WHERE release = '1.0.0'`); n < 10 {
+		t.Fatalf("sessions used only %d device models", n)
+	}
+}
