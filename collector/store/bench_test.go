@@ -47,12 +47,12 @@ func BenchmarkInsertPaths(b *testing.B) {
 			return err
 		})
 		fast := run("fast_path", func(tx pgx.Tx, rows []SpanRow) error {
-			_, err := insertSpans(ctx, tx, rows)
+			_, err := insertSpans(ctx, tx, 0, rows)
 			return err
 		})
 		forceStaging = true
 		staged := run("staging_path", func(tx pgx.Tx, rows []SpanRow) error {
-			_, err := insertSpans(ctx, tx, rows)
+			_, err := insertSpans(ctx, tx, 0, rows)
 			return err
 		})
 		forceStaging = false

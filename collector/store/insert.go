@@ -35,7 +35,7 @@ type eventKey struct {
 // forceStaging makes every batch take the staging path (benchmarks compare the two).
 var forceStaging = false
 
-func insertSpans(ctx context.Context, tx pgx.Tx, rows []SpanRow) (int, error) {
+func insertSpans(ctx context.Context, tx pgx.Tx, shard int16, rows []SpanRow) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
@@ -45,7 +45,7 @@ func insertSpans(ctx context.Context, tx pgx.Tx, rows []SpanRow) (int, error) {
 			return 0, err
 		}
 		if ok {
-			return len(rows), upsertSpanRollups(ctx, tx, rows, func(int) bool { return true })
+			return len(rows), upsertSpanRollups(ctx, tx, shard, rows, func(int) bool { return true })
 		}
 	}
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS spans_stage (LIKE spans) ON COMMIT DELETE ROWS`); err != nil {
@@ -77,7 +77,7 @@ RETURNING trace_id, span_id, start_time, app_id`)
 		return 0, fmt.Errorf("move spans_stage into spans: %w", err)
 	}
 	n := len(fresh)
-	err = upsertSpanRollups(ctx, tx, rows, func(i int) bool {
+	err = upsertSpanRollups(ctx, tx, shard, rows, func(i int) bool {
 		r := &rows[i]
 		k := spanKey{r.TraceID, r.SpanID, r.StartTime.UnixMicro(), r.AppID}
 		if fresh[k] {
@@ -89,7 +89,7 @@ RETURNING trace_id, span_id, start_time, app_id`)
 	return n, err
 }
 
-func insertEvents(ctx context.Context, tx pgx.Tx, rows []EventRow) (int, error) {
+func insertEvents(ctx context.Context, tx pgx.Tx, shard int16, rows []EventRow) (int, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
@@ -99,7 +99,7 @@ func insertEvents(ctx context.Context, tx pgx.Tx, rows []EventRow) (int, error) 
 			return 0, err
 		}
 		if ok {
-			return len(rows), upsertEventRollups(ctx, tx, rows, func(int) bool { return true })
+			return len(rows), upsertEventRollups(ctx, tx, shard, rows, func(int) bool { return true })
 		}
 	}
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS events_stage (LIKE events) ON COMMIT DELETE ROWS`); err != nil {
@@ -130,7 +130,7 @@ RETURNING record_hash, time, app_id`)
 		return 0, fmt.Errorf("move events_stage into events: %w", err)
 	}
 	n := len(fresh)
-	err = upsertEventRollups(ctx, tx, rows, func(i int) bool {
+	err = upsertEventRollups(ctx, tx, shard, rows, func(i int) bool {
 		r := &rows[i]
 		k := eventKey{r.RecordHash, r.Time.UnixMicro(), r.AppID}
 		if fresh[k] {

@@ -31,7 +31,7 @@ type eventRollupKey struct {
 // server error seen by the client.
 func SpanIsError(r *SpanRow) bool { return r.StatusCode == 2 || r.HTTPStatus >= 500 }
 
-func upsertSpanRollups(ctx context.Context, tx pgx.Tx, rows []SpanRow, inserted func(i int) bool) error {
+func upsertSpanRollups(ctx context.Context, tx pgx.Tx, shard int16, rows []SpanRow, inserted func(i int) bool) error {
 	agg := make(map[spanRollupKey]*spanRollupVal)
 	for i := range rows {
 		if !inserted(i) {
@@ -78,25 +78,25 @@ func upsertSpanRollups(ctx context.Context, tx pgx.Tx, rows []SpanRow, inserted 
 	// and cannot deadlock each other.
 	_, err := tx.Exec(ctx, `
 INSERT INTO span_rollups (minute, app_id, release, model, os_version, net_class, tier, category,
-                          span_count, error_count, slow_count, duration_sum_ms, duration_max_ms)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                          span_count, error_count, slow_count, duration_sum_ms, duration_max_ms, shard)
+SELECT *, $14::smallint FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                      $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[],
                      $12::float8[], $13::float8[])
 ORDER BY 2, 3, 1, 4, 5, 6, 7, 8
-ON CONFLICT (app_id, release, minute, model, os_version, net_class, tier, category) DO UPDATE SET
+ON CONFLICT (app_id, release, minute, model, os_version, net_class, tier, category, shard) DO UPDATE SET
     span_count      = span_rollups.span_count + EXCLUDED.span_count,
     error_count     = span_rollups.error_count + EXCLUDED.error_count,
     slow_count      = span_rollups.slow_count + EXCLUDED.slow_count,
     duration_sum_ms = span_rollups.duration_sum_ms + EXCLUDED.duration_sum_ms,
     duration_max_ms = greatest(span_rollups.duration_max_ms, EXCLUDED.duration_max_ms)`,
-		minutes, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], counts, errs, slows, sums, maxs)
+		minutes, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], counts, errs, slows, sums, maxs, shard)
 	if err != nil {
 		return fmt.Errorf("upsert span_rollups: %w", err)
 	}
 	return nil
 }
 
-func upsertEventRollups(ctx context.Context, tx pgx.Tx, rows []EventRow, inserted func(i int) bool) error {
+func upsertEventRollups(ctx context.Context, tx pgx.Tx, shard int16, rows []EventRow, inserted func(i int) bool) error {
 	agg := make(map[eventRollupKey]int64)
 	for i := range rows {
 		if !inserted(i) {
@@ -124,13 +124,13 @@ func upsertEventRollups(ctx context.Context, tx pgx.Tx, rows []EventRow, inserte
 		counts = append(counts, c)
 	}
 	_, err := tx.Exec(ctx, `
-INSERT INTO event_rollups (minute, app_id, release, model, os_version, net_class, tier, name, class, event_count)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+INSERT INTO event_rollups (minute, app_id, release, model, os_version, net_class, tier, name, class, event_count, shard)
+SELECT *, $11::smallint FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                      $7::text[], $8::text[], $9::text[], $10::bigint[])
 ORDER BY 2, 3, 1, 4, 5, 6, 7, 8, 9
-ON CONFLICT (app_id, release, minute, model, os_version, net_class, tier, name, class) DO UPDATE SET
+ON CONFLICT (app_id, release, minute, model, os_version, net_class, tier, name, class, shard) DO UPDATE SET
     event_count = event_rollups.event_count + EXCLUDED.event_count`,
-		minutes, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], counts)
+		minutes, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], counts, shard)
 	if err != nil {
 		return fmt.Errorf("upsert event_rollups: %w", err)
 	}

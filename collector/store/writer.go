@@ -104,9 +104,9 @@ func NewWriter(pool *pgxpool.Pool, cfg WriterConfig, obs WriterObserver) *Writer
 
 // Start launches the workers and the availability prober.
 func (w *Writer) Start(ctx context.Context) {
-	for range w.cfg.Workers {
+	for i := range w.cfg.Workers {
 		w.wg.Add(1)
-		go w.work()
+		go w.work(int16(i))
 	}
 	w.wg.Add(1)
 	go w.probe()
@@ -169,7 +169,8 @@ func (w *Writer) release(r *request) {
 	w.obs.QueueBytes(w.queued.Add(-r.size))
 }
 
-func (w *Writer) work() {
+// work is one writer slot; shard keeps its rollup rows apart from the other slots'.
+func (w *Writer) work(shard int16) {
 	defer w.wg.Done()
 	for first := range w.q {
 		var group []*request
@@ -198,19 +199,19 @@ func (w *Writer) work() {
 			}
 		}
 		if len(group) > 0 {
-			w.commitGroup(group)
+			w.commitGroup(shard, group)
 		}
 	}
 }
 
 // commitGroup commits a group in one transaction. When PostgreSQL rejects the data itself,
 // each request is retried alone so one bad request cannot fail the others.
-func (w *Writer) commitGroup(group []*request) {
-	err := w.commitRetry(group)
+func (w *Writer) commitGroup(shard int16, group []*request) {
+	err := w.commitRetry(shard, group)
 	var inv *InvalidError
 	if errors.As(err, &inv) && len(group) > 1 {
 		for _, r := range group {
-			w.finish(r, w.commitRetry([]*request{r}))
+			w.finish(r, w.commitRetry(shard, []*request{r}))
 		}
 		return
 	}
@@ -224,7 +225,7 @@ func (w *Writer) finish(r *request, err error) {
 	w.release(r)
 }
 
-func (w *Writer) commitRetry(group []*request) error {
+func (w *Writer) commitRetry(shard int16, group []*request) error {
 	var spans []SpanRow
 	var events []EventRow
 	if len(group) == 1 {
@@ -237,7 +238,7 @@ func (w *Writer) commitRetry(group []*request) error {
 	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		err = w.commit(spans, events)
+		err = w.commit(shard, spans, events)
 		if err == nil {
 			return nil
 		}
@@ -257,7 +258,7 @@ func (w *Writer) commitRetry(group []*request) error {
 	return fmt.Errorf("%w: %v", ErrUnavailable, err)
 }
 
-func (w *Writer) commit(spans []SpanRow, events []EventRow) error {
+func (w *Writer) commit(shard int16, spans []SpanRow, events []EventRow) error {
 	t0 := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -268,10 +269,10 @@ func (w *Writer) commit(spans []SpanRow, events []EventRow) error {
 		if newRes, err = upsertResources(ctx, tx, w.res, spans, events); err != nil {
 			return err
 		}
-		if ns, err = insertSpans(ctx, tx, spans); err != nil {
+		if ns, err = insertSpans(ctx, tx, shard, spans); err != nil {
 			return err
 		}
-		ne, err = insertEvents(ctx, tx, events)
+		ne, err = insertEvents(ctx, tx, shard, events)
 		return err
 	})
 	if err != nil {

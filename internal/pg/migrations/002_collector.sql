@@ -14,6 +14,8 @@
 --                  spans.resource_hash / events.resource_hash point at it
 --   ingest_tokens  per-app bearer tokens, stored as SHA-256 digests only
 --
+-- Rollup rows carry a shard (the collector's writer slot): concurrent writers then never wait
+-- on each other's rollup row locks. Readers always SUM over shards (and over minutes).
 -- Dimension values are never NULL: '' means "the client did not say" and 'unknown' is used
 -- for derived classes that could not be computed, so GROUP BY and rollup keys stay simple.
 -- Partitions (spans_pYYYYMMDD, events_pYYYYMMDD) are created ahead and dropped past the
@@ -126,7 +128,8 @@ CREATE TABLE span_rollups (
     slow_count      bigint           NOT NULL,         -- spans.slow
     duration_sum_ms double precision NOT NULL,
     duration_max_ms double precision NOT NULL,
-    PRIMARY KEY (app_id, release, minute, model, os_version, net_class, tier, category)
+    shard           smallint         NOT NULL DEFAULT 0, -- writer slot; SUM over it
+    PRIMARY KEY (app_id, release, minute, model, os_version, net_class, tier, category, shard)
 );
 
 CREATE TABLE event_rollups (
@@ -140,7 +143,8 @@ CREATE TABLE event_rollups (
     name        text        NOT NULL,
     class       text        NOT NULL,
     event_count bigint      NOT NULL,
-    PRIMARY KEY (app_id, release, minute, model, os_version, net_class, tier, name, class)
+    shard       smallint    NOT NULL DEFAULT 0,        -- writer slot; SUM over it
+    PRIMARY KEY (app_id, release, minute, model, os_version, net_class, tier, name, class, shard)
 );
 
 -- Read paths (collector/query, gate, TUI, Grafana) switch to fleetlens_reader (created in 001)
