@@ -178,9 +178,9 @@ func Open(cfg Config) (*Queue, error) {
 	q.mu.Lock()
 	if corrupt > 0 {
 		q.drops.add(DropCorrupt, corrupt)
+		q.saveDropsLocked()
 	}
-	q.enforceLocked(0)
-	q.saveDropsLocked()
+	q.enforceLocked(0) // saves the counts itself when it drops anything
 	q.mu.Unlock()
 	if len(q.entries) > 0 {
 		q.signal()
