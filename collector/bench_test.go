@@ -117,7 +117,7 @@ func BenchmarkIngestHTTP(b *testing.B) {
 
 			before := count(b, pool, `SELECT count(*) FROM spans`)
 			cpu0 := ch.cpuTime(b)
-			res := runLoader(b, loaderJob{Opts: loadgen.Options{URL: url, Token: tok, Concurrency: 8, Retry: true, MaxRetryFor: time.Minute},
+			res := runLoader(b, loaderJob{Opts: loadgen.Options{URL: url, Token: tok, Concurrency: 16, Retry: true, MaxRetryFor: time.Minute},
 				Seed: seed, N: batches, Spans: benchSpans, Release: "bench", Now: now})
 			cpu += ch.cpuTime(b) - cpu0
 			stored := count(b, pool, `SELECT count(*) FROM spans`) - before
