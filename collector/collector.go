@@ -7,7 +7,20 @@
 // database cannot keep up. query/ is the read side for the gate, TUI and dashboards.
 //
 // Self-telemetry is on the admin endpoint: /metrics (Prometheus), /healthz (process up),
-// /readyz (listening and the database writable).
+// /readyz (listening and the database writable). Metrics, all prefixed
+// fleetlens_collector_: received_items_total{signal,transport}, stored_items_total{signal},
+// duplicate_items_total{signal}, rejected_items_total{signal,reason},
+// rejected_requests_total{signal,transport,reason}, requests_total{signal,transport,code},
+// request_duration_seconds, batch_commit_duration_seconds, queue_bytes,
+// write_failures_total, plus Go and process collectors.
+//
+// Answers: 200 after commit; 400 (InvalidArgument) for malformed requests and for batches
+// with invalid items — the valid items of such a batch are committed and the message says
+// how many were rejected and why; 401 (Unauthenticated) for a missing or unknown token;
+// 413 above the body or decompressed-size limit; 415 for an unsupported Content-Type or
+// Content-Encoding; 429 (ResourceExhausted) when the write queue or in-flight budget is
+// full; 503 (Unavailable) when PostgreSQL is down or slower than the request timeout. 429
+// and 503 carry Retry-After (gRPC: RetryInfo).
 package collector
 
 import (

@@ -10,6 +10,7 @@
 //	q.Events(ctx, filter, query.Model, ...)     // event counts per name/class and group (event_rollups)
 //	q.Rates(ctx, filter, query.Model, ...)      // sessions, crashes, ANRs and their per-session rates per group
 //	q.Durations(ctx, filter, category, name, n) // raw span durations (ms) for distribution tests (spans)
+//	q.RecentCrashes(ctx, filter, n)             // newest app.crash events with exception type/message
 //
 // A Filter selects one app and release over [From, To); optional fields narrow by model,
 // OS version, network class, device tier or span category. Group-by dimensions are the

@@ -84,6 +84,10 @@ func TestReleaseComparisonReads(t *testing.T) {
 	if len(d) != 20 || d[0] != 101 || d[1] != 111 {
 		t.Fatalf("durations sample: %v", d)
 	}
+	crashes, err := q.RecentCrashes(ctx, f, 3)
+	if err != nil || len(crashes) != 3 || !crashes[0].Time.After(crashes[1].Time) {
+		t.Fatalf("recent crashes: %+v %v", crashes, err)
+	}
 	rels, err := q.Releases(ctx, "app")
 	if err != nil {
 		t.Fatal(err)

@@ -236,3 +236,41 @@ ORDER BY rn LIMIT $` + fmt.Sprint(len(args))
 	}
 	return out, nil
 }
+
+// Crash is one app.crash event, for lists in the TUI and reports.
+type Crash struct {
+	Time                   time.Time
+	Model, OSVersion       string
+	NetClass, Tier         string
+	SessionID              string
+	ExceptionType, Message string
+}
+
+// RecentCrashes returns up to n app.crash events of f, newest first.
+func (s *Store) RecentCrashes(ctx context.Context, f Filter, n int) ([]Crash, error) {
+	f.Category = ""
+	where, args, err := f.where("time", false)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, n)
+	sql := `SELECT time, model, os_version, net_class, tier, session_id,
+coalesce(attributes->>'exception.type', ''), coalesce(attributes->>'exception.message', body)
+FROM events WHERE name = 'app.crash' AND ` + where + fmt.Sprintf(` ORDER BY time DESC LIMIT $%d`, len(args))
+	var out []Crash
+	err = s.read(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Crash, error) {
+			var c Crash
+			return c, r.Scan(&c.Time, &c.Model, &c.OSVersion, &c.NetClass, &c.Tier, &c.SessionID, &c.ExceptionType, &c.Message)
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query crashes of %s %s: %w", f.App, f.Release, err)
+	}
+	return out, nil
+}
