@@ -112,6 +112,9 @@ func checks(in *Input, pol *Policy) []Check {
 	for _, def := range metricList {
 		if mp := pol.Metrics[def.ID]; mp != nil {
 			for k := range keys {
+				if def.Kind == Distribution && k.Dim != DimOverall && !slices.Contains(pol.DistStrata, k.Dim) {
+					continue
+				}
 				jobs = append(jobs, job{def, mp, k})
 			}
 		}

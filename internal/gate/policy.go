@@ -38,6 +38,7 @@ type Policy struct {
 	} `yaml:"score"`
 	MarginalIs   string   `yaml:"marginal_is"`
 	Strata       []string `yaml:"strata"`
+	DistStrata   []string `yaml:"distribution_strata"`
 	MinSessions  int64    `yaml:"min_sessions"`
 	Completeness struct {
 		Quantile float64       `yaml:"quantile"`
@@ -228,6 +229,9 @@ func (p *Policy) Validate() error {
 	check(p.MarginalIs == "fail" || p.MarginalIs == "pass", "marginal_is", "%q: want fail or pass", p.MarginalIs)
 	for _, s := range p.Strata {
 		check(slices.Contains([]string{DimNetTier, DimModel, DimOS}, s), "strata", "%q: want net_tier, model or os_version", s)
+	}
+	for _, s := range p.DistStrata {
+		check(slices.Contains(p.Strata, s), "distribution_strata", "%q: want one of strata (%s)", s, strings.Join(p.Strata, ", "))
 	}
 	check(p.MinSessions >= 1, "min_sessions", "%d: want >= 1", p.MinSessions)
 	check(p.Completeness.Quantile > 0 && p.Completeness.Quantile <= 1, "completeness.quantile", "%v: want (0, 1]", p.Completeness.Quantile)
