@@ -1,130 +1,58 @@
 package main
 
 import (
-	"context"
+	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleetlens/fleetlens/internal/demo"
 	"github.com/fleetlens/fleetlens/internal/pg"
 )
 
-type demoOptions struct {
-	android, ios int
-	quick, keep  bool
-}
-
 func newDemoCmd() *cobra.Command {
-	var o demoOptions
+	var cfg demo.Config
 	c := &cobra.Command{
 		Use:   "demo [--android N] [--ios N] [--quick] [--keep]",
 		Short: "The main job, end to end on one machine",
 		Long: `Runs fleetlens end to end on this machine with the embedded defaults: starts the
-managed PostgreSQL cluster and migrates it, starts the collector, simulated Android and iOS
-devices and agents, sends field traffic for a baseline and a candidate release, runs a
-compatibility suite, and gates the candidate. With --keep everything stays up until Ctrl-C.`,
+managed PostgreSQL cluster and migrates it, starts the collector, simulated Android devices
+(on a real adb server: ANDROID_ADB_SERVER_PORT's if set, else a private one) and simulated
+iOS devices (behind a simulated usbmuxd), and two agents sharing them; sends field traffic
+for a baseline (2.2.0) and a candidate (2.3.0) release through the SDK and toxiproxy network
+profiles; runs compatibility suites for both on the fleet; and gates the candidate, writing
+demo-report.html and demo-junit.xml. The candidate is seeded with regressions (slower on 3g
+for low-tier devices, a crash on one model/OS version), so the gate FAILS it: that is the
+intended outcome. With --keep everything stays up until Ctrl-C.
+
+Exit codes: 0 the demo ran and the gate failed the candidate as seeded; 1 the demo ran but
+the gate did not fail the candidate; 2 the demo itself broke (or was interrupted).`,
 		Example: "  fleetlens demo\n  fleetlens demo --quick\n  fleetlens demo --android 50 --ios 10 --keep",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), o)
+			cfg.Out = cmd.OutOrStdout()
+			cfg.DSN = global.db
+			if cfg.DSN == "" {
+				cfg.DSN = envOr("FLEETLENS_DB", "")
+			}
+			cfg.PGHome = pg.DefaultHome()
+			start := time.Now()
+			res, err := demo.Run(cmd.Context(), cfg)
+			if errors.Is(err, demo.ErrStoryBroken) {
+				return withExitCode(1, err)
+			}
+			if err != nil {
+				return withExitCode(2, fmt.Errorf("demo: %w", err))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\ndemo finished in %s (verdict %s, as intended)\n", time.Since(start).Round(time.Second), res.Verdict)
+			return nil
 		},
 	}
-	c.Flags().IntVar(&o.android, "android", 200, "simulated Android devices")
-	c.Flags().IntVar(&o.ios, "ios", 50, "simulated iOS devices")
-	c.Flags().BoolVar(&o.quick, "quick", false, "a small, fast run (a few devices and sessions)")
-	c.Flags().BoolVar(&o.keep, "keep", false, "keep everything running until Ctrl-C")
+	c.Flags().IntVar(&cfg.Android, "android", 200, "simulated Android devices")
+	c.Flags().IntVar(&cfg.IOS, "ios", 50, "simulated iOS devices (0 leaves iOS out)")
+	c.Flags().BoolVar(&cfg.Quick, "quick", false, "a small, fast run (8+8 devices, a few hundred sessions, time-scaled tests)")
+	c.Flags().BoolVar(&cfg.Keep, "keep", false, "keep everything running after the verdict until Ctrl-C")
+	c.Flags().StringVar(&cfg.OutDir, "out-dir", ".", "where to write demo-report.html and demo-junit.xml")
 	return c
-}
-
-// progress prints numbered steps with their duration, so a long demo never looks stuck.
-type progress struct {
-	out   io.Writer
-	total int
-	n     int
-}
-
-func (p *progress) step(ctx context.Context, what string, fn func(context.Context) (string, error)) error {
-	p.n++
-	fmt.Fprintf(p.out, "[%d/%d] %s ... ", p.n, p.total, what)
-	start := time.Now()
-	detail, err := fn(ctx)
-	if err != nil {
-		fmt.Fprintln(p.out, "failed")
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	fmt.Fprintf(p.out, "done in %.1fs", time.Since(start).Seconds())
-	if detail != "" {
-		fmt.Fprintf(p.out, " (%s)", detail)
-	}
-	fmt.Fprintln(p.out)
-	return nil
-}
-
-func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
-	if o.quick {
-		o.android, o.ios = min(o.android, 8), min(o.ios, 4)
-	}
-	p := &progress{out: out, total: 2}
-	var cluster *pg.Cluster
-	var dsn string
-	startedCluster := false
-	err := p.step(ctx, "starting the managed PostgreSQL cluster and migrating it", func(ctx context.Context) (string, error) {
-		if global.db != "" {
-			dsn = global.db
-		} else if env := envOr("FLEETLENS_DB", ""); env != "" {
-			dsn = env
-		} else {
-			var err error
-			if cluster, err = managedCluster(0); err != nil {
-				return "", err
-			}
-			startedCluster = !cluster.Status(ctx).Running
-			if err := cluster.Start(ctx); err != nil {
-				return "", err
-			}
-			dsn = cluster.DSN()
-		}
-		_, to, err := pg.Migrate(ctx, dsn)
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("schema version %d", to), nil
-	})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if startedCluster {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if err := cluster.Stop(sctx); err == nil {
-				fmt.Fprintln(out, "stopped the managed PostgreSQL cluster (data kept; `fleetlens db start` brings it back)")
-			}
-		}
-	}()
-	if err := p.step(ctx, "checking the database answers", func(ctx context.Context) (string, error) {
-		pool, err := pg.Connect(ctx, dsn, pg.FromManaged)
-		if err != nil {
-			return "", err
-		}
-		defer pool.Close()
-		var n int
-		err = pool.QueryRow(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").Scan(&n)
-		return fmt.Sprintf("%d tables", n), err
-	}); err != nil {
-		return err
-	}
-
-	fmt.Fprintln(out)
-	fmt.Fprintln(out, "database:", pg.Redact(dsn))
-	fmt.Fprintln(out, "next:     fleetlens db url    # full URL for psql / Grafana")
-	fmt.Fprintln(out, "          fleetlens tui       # explore fleet, runs and regressions")
-	fmt.Fprintln(out, "          dashboards/         # Grafana provisioning")
-	if o.keep {
-		fmt.Fprintln(out, "keeping everything running; press Ctrl-C to stop")
-		<-ctx.Done()
-	}
-	return nil
 }

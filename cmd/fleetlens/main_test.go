@@ -123,15 +123,6 @@ func TestWrongDBDSNIsOneClearLine(t *testing.T) {
 	}
 }
 
-func TestDemoQuickReachesAMigratedDatabase(t *testing.T) {
-	t.Parallel()
-	h := home(t)
-	out, code := fleetlens(t, h, "demo", "--quick")
-	if code != 0 || !strings.Contains(out, "schema version") || !strings.Contains(out, "fleetlens tui") {
-		t.Fatalf("demo --quick: exit %d\n%s", code, out)
-	}
-}
-
 func TestEveryCommandHasHelpWithExample(t *testing.T) {
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
@@ -150,35 +141,6 @@ func TestNotBuiltExitsTwoAndSaysSo(t *testing.T) {
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "not built yet") {
 		t.Fatalf("notBuilt = %v", err)
-	}
-}
-
-func TestDemoKeepExitsCleanlyOnCtrlC(t *testing.T) {
-	t.Parallel()
-	h := home(t)
-	cmd := exec.Command(binary, "demo", "--quick", "--keep")
-	cmd.Env = append(os.Environ(), "FLEETLENS_HOME="+h, "FLEETLENS_DB=")
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	deadline := time.Now().Add(90 * time.Second)
-	for !strings.Contains(out.String(), "press Ctrl-C") {
-		if time.Now().After(deadline) {
-			t.Fatalf("demo --keep never said it was ready:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("demo after Ctrl-C: %v\n%s", err, out.String())
-	}
-	if status, code := fleetlens(t, h, "db", "status"); code != 3 {
-		t.Fatalf("the demo left its cluster running after Ctrl-C: %q", status)
 	}
 }
 

@@ -1,0 +1,356 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleetlens/fleetlens/devicefarm/results"
+	"github.com/fleetlens/fleetlens/devicefarm/schedule"
+	"github.com/fleetlens/fleetlens/devicefarm/sim/adbd"
+	"github.com/fleetlens/fleetlens/devicefarm/sim/catalog"
+	"github.com/fleetlens/fleetlens/devicefarm/sim/usbmux"
+	"github.com/fleetlens/fleetlens/devicefarm/sim/usbmux/ipa"
+	"github.com/fleetlens/fleetlens/devicefarm/suite"
+)
+
+// The farm regressions the candidate carries.
+const (
+	// CrashModel/CrashAndroid: the candidate's checkout crashes on this model and Android
+	// version only (the field traffic crashes on the same Android version).
+	CrashModel   = "galaxy-a12"
+	CrashAndroid = "10"
+	// CrashIOS: the candidate crashes at first launch on this iOS version.
+	CrashIOS = "17.6"
+	// NetProfile is the lab network profile (SPEC §4) the network tests run under.
+	NetProfile = "3g-average"
+)
+
+// stallTimeout ends a run that stopped making progress.
+const stallTimeout = 90 * time.Second
+
+// farmRun is one finished suite run.
+type farmRun struct {
+	platform, release string
+	id                int64
+	run               *results.Run
+	compat            []results.CompatRow
+	took              time.Duration
+}
+
+const androidSuite = `# The demo's Android compatibility suite (what QA would check in next to the app).
+name: shop-compat-android
+platform: android
+devices:
+  pools: [demo]
+matrix: true              # every test on every (model, OS version) in the fleet
+network:
+  upstream: %s            # the app's backend, reached through the profile's toxiproxy
+  profiles: [%s]
+  unshaped: true          # every test also runs without a profile
+  only:
+    classes: [com.example.shop.NetworkTest]
+timeouts: {test: 60s, run: 15m}
+retry: {per_test: %d, infra: 3}
+artifacts: {screenshots: failure}
+baseline: %s
+`
+
+const iosSuite = `# The demo's iOS suite: install + launch-free smoke (no XCTest runner on the farm yet).
+name: shop-smoke-ios
+platform: ios
+devices:
+  pools: [demo]
+matrix: true
+tests:
+  list: [ios.smoke#installed, ios.smoke#syslog_clean, ios.smoke#no_crash_reports]
+timeouts: {test: 60s, run: 10m}
+retry: {per_test: 0, infra: 3}   # the smoke checks are deterministic: a retry would only hide a crash
+artifacts: {screenshots: never}
+baseline: %s
+`
+
+// androidTests is the test APK's test list for a release; the candidate's checkout crashes
+// on one model and Android version.
+func (d *run) androidTests(release string) []adbd.TestSpec {
+	t := []adbd.TestSpec{
+		{Class: "com.example.shop.LoginTest", Method: "loginWithEmail", DurationMS: 3000},
+		{Class: "com.example.shop.LoginTest", Method: "logout", DurationMS: 1500},
+		{Class: "com.example.shop.CatalogTest", Method: "browseFeed", DurationMS: 4000},
+		{Class: "com.example.shop.CatalogTest", Method: "searchTypeahead", DurationMS: 2500,
+			// A known-flaky test (an animation race): the farm retries it elsewhere and says so.
+			Behaviours: []adbd.Behaviour{{Outcome: adbd.OutcomeFlaky, Probability: 0.15, Message: "expected suggestion list to be visible"}}},
+		{Class: "com.example.shop.NetworkTest", Method: "feedLoadsOnSlowNetwork", DurationMS: 5000},
+	}
+	// The longest test: the planner (which knows durations from the baseline's run) gives it
+	// a work item of its own, so the instrumentation run its crash aborts holds no other test.
+	checkout := adbd.TestSpec{Class: "com.example.shop.CheckoutTest", Method: "payWithCard", DurationMS: 40000}
+	if release == Candidate {
+		checkout.Behaviours = []adbd.Behaviour{{When: adbd.Match{Models: []string{CrashModel}, OS: []string{CrashAndroid}},
+			Outcome: adbd.OutcomeCrash, Exception: "java.lang.NullPointerException",
+			Message: "Attempt to invoke virtual method 'int android.view.View.getWidth()' on a null object reference"}}
+	}
+	t = append(t, checkout)
+	for i := range d.sc.tests {
+		t = append(t, adbd.TestSpec{Class: "com.example.shop.CartTest", Method: fmt.Sprintf("cartCase%02d", i+1), DurationMS: 2000 + 500*(i%4)})
+	}
+	return t
+}
+
+// farm runs the Android and iOS suites for the baseline and then the candidate, as QA would
+// for each release, and waits for each to finish.
+func (d *run) farm(ctx context.Context) (string, error) {
+	e := d.env
+	dir := filepath.Join(d.cfg.WorkDir, "farm")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	start := time.Now()
+	for _, rel := range []string{Baseline, Candidate} {
+		if rel == Candidate && e.usb != nil {
+			// The candidate crashes at first launch on one iOS version: the simulated phones
+			// on it leave a crash report for the app once it is installed.
+			n := 0
+			for _, dev := range e.usb.Devices() {
+				if dev.Instance().OSVersion == CrashIOS {
+					f := dev.Faults()
+					f.CrashAfterInstall, f.CrashApp = true, AppID
+					dev.SetFaults(f)
+					n++
+				}
+			}
+			if n == 0 {
+				d.p.note("no simulated iPhone runs iOS %s at this scale: the iOS crash is not seeded", CrashIOS)
+			}
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var errs []error
+		jobs := []func(context.Context) (*farmRun, error){func(ctx context.Context) (*farmRun, error) { return d.androidRun(ctx, dir, rel) }}
+		if e.usb != nil {
+			jobs = append([]func(context.Context) (*farmRun, error){func(ctx context.Context) (*farmRun, error) { return d.iosRun(ctx, dir, rel) }}, jobs...)
+		}
+		for _, job := range jobs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := job(ctx)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
+				e.runs = append(e.runs, *r)
+			}()
+		}
+		wg.Wait()
+		if len(errs) > 0 {
+			return "", errs[0]
+		}
+	}
+	var parts []string
+	tests, attempts := 0, 0
+	for _, r := range e.runs {
+		c := r.run.Count()
+		tests += c.Total
+		attempts += c.Attempts
+	}
+	for _, r := range e.runs {
+		c := r.run.Count()
+		parts = append(parts, fmt.Sprintf("%s %s: %d/%d passed", r.platform, r.release, c.Passed+c.Flaky, c.Total))
+	}
+	_ = start
+	return fmt.Sprintf("%d runs, %d tests, %d attempts; %s", len(e.runs), tests, attempts, strings.Join(parts, ", ")), nil
+}
+
+func (d *run) androidRun(ctx context.Context, dir, rel string) (*farmRun, error) {
+	e := d.env
+	appPath := filepath.Join(dir, "shop-"+rel+".apk")
+	testPath := filepath.Join(dir, "shop-"+rel+"-test.apk")
+	var b bytes.Buffer
+	code := 220
+	if rel == Candidate {
+		code = 230
+	}
+	if err := adbd.BuildAPK(&b, adbd.Manifest{Package: AppID, VersionName: rel, VersionCode: code, MinSDK: 28}, 256<<10); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(appPath, b.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	b.Reset()
+	if err := adbd.BuildAPK(&b, adbd.Manifest{Package: AppID + ".test", VersionName: rel, Instrumentation: &adbd.Instrumentation{
+		TargetPackage: AppID, Tests: d.androidTests(rel)}}, 64<<10); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(testPath, b.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	suitePath := filepath.Join(dir, "shop-compat-android.yaml")
+	// A retry runs on another device of the same (model, OS) group; a quick fleet has one
+	// device per group, so it runs no retries (the flaky test then shows as failed there).
+	retries := 2
+	if d.cfg.Quick {
+		retries = 0
+	}
+	src := fmt.Sprintf(androidSuite, e.col.HTTPAddr(), NetProfile, retries, Baseline)
+	if err := os.WriteFile(suitePath, []byte(src), 0o644); err != nil {
+		return nil, err
+	}
+	return d.submit(ctx, "android", suitePath, appPath, testPath, rel)
+}
+
+func (d *run) iosRun(ctx context.Context, dir, rel string) (*farmRun, error) {
+	appPath := filepath.Join(dir, "Shop-"+rel+".ipa")
+	if err := ipa.Write(appPath, ipa.Spec{BundleID: AppID, Name: "Shop", Version: rel, Build: strings.ReplaceAll(rel, ".", ""), MinOS: "15.0"}); err != nil {
+		return nil, err
+	}
+	suitePath := filepath.Join(dir, "shop-smoke-ios.yaml")
+	if err := os.WriteFile(suitePath, []byte(fmt.Sprintf(iosSuite, Baseline)), 0o644); err != nil {
+		return nil, err
+	}
+	return d.submit(ctx, "ios", suitePath, appPath, "", rel)
+}
+
+// submit enqueues a suite run the way `fleetlens farm run` builds it (cmd/fleetlens/farm.go),
+// on the demo hosts' devices, and follows it to the end.
+func (d *run) submit(ctx context.Context, platform, suitePath, appPath, testPath, rel string) (*farmRun, error) {
+	e := d.env
+	start := time.Now()
+	s, source, err := suite.Load(suitePath)
+	if err != nil {
+		return nil, err
+	}
+	app, err := blob(appPath)
+	if err != nil {
+		return nil, err
+	}
+	var testApp *schedule.Blob
+	var info suite.APKInfo
+	if testPath != "" {
+		if testApp, err = blob(testPath); err != nil {
+			return nil, err
+		}
+		if info, err = suite.ReadAPK(testPath); err != nil {
+			return nil, err
+		}
+	}
+	tests := s.SelectTests(info.Tests)
+	devs, err := results.ListDevices(ctx, e.pool)
+	if err != nil {
+		return nil, err
+	}
+	var cands []suite.Device
+	for _, dv := range devs {
+		if dv.Host != HostA && dv.Host != HostB || dv.State == "offline" {
+			continue // phones of other hosts, or of an earlier demo
+		}
+		cands = append(cands, suite.Device{Serial: dv.Serial, Platform: dv.Platform, Manufacturer: dv.Manufacturer, Model: dv.Model,
+			OSVersion: dv.OSVersion, Tier: dv.Tier, State: dv.State, APILevel: dv.APILevel, Labels: dv.Labels})
+	}
+	sel := s.Select(cands)
+	if len(sel) == 0 {
+		return nil, fmt.Errorf("%s: no demo device matches the suite", suitePath)
+	}
+	spec := schedule.RunSpec{SuiteName: s.Name, SuitePath: suitePath, SuiteSource: string(source), SuiteSpec: s,
+		AppID: AppID, Release: rel, Baseline: s.Baseline, Platform: s.Platform,
+		App: app, TestApp: testApp, TestAppID: info.Package, Runner: info.Runner,
+		Matrix: s.Matrix, TestTimeout: time.Duration(s.Timeouts.Test), RunTimeout: time.Duration(s.Timeouts.Run),
+		MaxRetries: s.Retry.PerTestRetries(), RetryBudget: s.Retry.PerRun, InfraMax: s.Retry.Infra,
+		Preventive: schedule.Preventive{Target: s.Retry.Preventive.Target, MaxCopies: max(s.Retry.Preventive.MaxCopies, 3)},
+		Priority:   s.Sharing.Priority, Weight: s.Sharing.Weight, Reserve: s.Sharing.Reserve,
+		Config: map[string]any{"upstream": s.Network.Upstream, "screenshots": s.Artifacts.Screenshots,
+			"logs": s.Artifacts.Logs, "crashes": s.Artifacts.Crashes}}
+	if rel == Baseline {
+		spec.Baseline = ""
+	}
+	for _, dv := range sel {
+		spec.Devices = append(spec.Devices, schedule.DeviceRef{Serial: dv.Serial, Group: dv.GroupKey()})
+	}
+	only := map[schedule.TestKey]bool{}
+	for _, t := range tests {
+		k := schedule.TestKey{Class: t.Class, Method: t.Method}
+		spec.Tests = append(spec.Tests, k)
+		if s.Profiled(t) {
+			only[k] = true
+		}
+	}
+	if s.Network.UnshapedToo() {
+		spec.Profiles = append(spec.Profiles, "")
+	}
+	spec.Profiles = append(spec.Profiles, s.Network.Profiles...)
+	spec.Profiled = only
+	enq, err := schedule.Enqueue(ctx, e.pool, spec)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue %s %s: %w", s.Name, rel, err)
+	}
+	d.p.note("run %d: %s %s queued: %d tests in %d work items on %d devices", enq.RunID, s.Name, rel, enq.Tests, enq.Items, len(sel))
+	var p results.Progress
+	lastNote, lastMove, lastDone := time.Now(), time.Now(), -1
+	for {
+		p, err = results.LoadProgress(ctx, e.pool, enq.RunID)
+		if err == nil && p.Finished() {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if p.Done != lastDone {
+			lastDone, lastMove = p.Done, time.Now()
+		}
+		// A run that stops moving is a broken demo, not a slow one: say so instead of hanging.
+		if time.Since(lastMove) > stallTimeout {
+			return nil, fmt.Errorf("run %d (%s %s) made no progress for %v: %d/%d done, %d devices busy (see fleetlens farm show %d)",
+				enq.RunID, s.Name, rel, stallTimeout, p.Done, p.Total, p.DevicesBusy, enq.RunID)
+		}
+		if time.Since(lastNote) >= 15*time.Second {
+			d.p.note("run %d: %d/%d done, %d devices busy", enq.RunID, p.Done, p.Total, p.DevicesBusy)
+			lastNote = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	r, err := results.LoadRun(ctx, e.pool, enq.RunID)
+	if err != nil {
+		return nil, err
+	}
+	compat, err := results.Compat(ctx, e.pool, enq.RunID, spec.Baseline)
+	if err != nil {
+		return nil, err
+	}
+	c := r.Count()
+	took := time.Since(start)
+	d.p.note("run %d: %s %s %s in %.1fs: %d passed, %d failed, %d flaky, %d errors (%d attempts)", enq.RunID, s.Name, rel, r.State,
+		took.Seconds(), c.Passed, c.Failed, c.Flaky, c.Errored, c.Attempts)
+	return &farmRun{platform: platform, release: rel, id: enq.RunID, run: r, compat: compat, took: took}, nil
+}
+
+func blob(path string) (*schedule.Blob, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read app: %w", err)
+	}
+	return &schedule.Blob{Name: filepath.Base(path), Data: data}, nil
+}
+
+// modelName turns a catalog id into what reports show ("Galaxy A12 (SM-A125F)").
+func modelName(id string) string {
+	m, ok := catalog.Lookup(id)
+	if !ok {
+		return id
+	}
+	if m.ModelCode != "" && m.ModelCode != m.Name {
+		return m.Name + " (" + m.ModelCode + ")"
+	}
+	return m.Name
+}
+
+var _ = usbmux.Faults{}

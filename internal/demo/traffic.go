@@ -1,0 +1,91 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleetlens/fleetlens/devicefarm/sim/traffic"
+)
+
+// The field regressions the candidate carries (devicefarm/sim/traffic seeds them).
+const (
+	// TTFBRegressionPct: low-tier devices on 3g wait this much longer for the first byte.
+	TTFBRegressionPct = 60
+	// CrashFieldOS: candidate sessions on this Android version crash.
+	CrashFieldOS = "android/" + CrashAndroid
+)
+
+type trafficOutcome struct {
+	byRelease map[string]traffic.Result
+	ended     time.Time // when the last session's data was acknowledged by the collector
+}
+
+// traffic plays the baseline's and the candidate's user sessions at the same time (as a
+// staged rollout sees them): the real sdk-hooks SDK in every simulated phone, real HTTP to
+// the sample backend through toxiproxy lab profiles, OTLP to the collector.
+func (d *run) traffic(ctx context.Context) (string, error) {
+	e := d.env
+	e.traffic.byRelease = map[string]traffic.Result{}
+	conc := 128
+	var mix []traffic.Network
+	if d.cfg.Quick {
+		// Wifi and the two 3g lab profiles only: a quick run measures 3g, not the patience
+		// that 20 kbps 2g takes.
+		for _, n := range traffic.DefaultMix {
+			if n.Profile == "" || strings.HasPrefix(n.Profile, "3g") {
+				mix = append(mix, n)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for i, rel := range []string{Baseline, Candidate} {
+		cfg := traffic.Config{App: AppID, Release: rel, Sessions: d.sc.sessions, Endpoint: "http://" + e.col.HTTPAddr(),
+			Token: e.token, Seed: uint64(11 + i), Concurrency: conc, Mix: mix,
+			WorkDir: filepath.Join(d.cfg.WorkDir, "traffic-"+rel), Logger: d.log}
+		if rel == Candidate {
+			cfg.Regression = traffic.Regression{TTFB3GLowPct: TTFBRegressionPct, CrashOSVersion: CrashFieldOS}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := traffic.Run(ctx, cfg)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("traffic for %s: %w", rel, err))
+				return
+			}
+			e.traffic.byRelease[rel] = res
+		}()
+	}
+	wg.Wait()
+	e.traffic.ended = time.Now()
+	if len(errs) > 0 {
+		return "", errs[0]
+	}
+	var parts []string
+	for _, rel := range []string{Baseline, Candidate} {
+		r := e.traffic.byRelease[rel]
+		if r.LeftQueued > 0 {
+			return "", fmt.Errorf("traffic for %s: %d OTLP batches were still queued in the SDKs at the end", rel, r.LeftQueued)
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d sessions, %d requests, %d crashes", rel, r.Sessions, r.Requests, r.Crashes))
+	}
+	return strings.Join(parts, "; ") + "; profiles " + profiles(e.traffic.byRelease[Baseline].ByNetwork), nil
+}
+
+func profiles(by map[string]int64) string {
+	var names []string
+	for n := range by {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
