@@ -158,7 +158,7 @@ func (a *Agent) watch(ctx context.Context, events <-chan driver.DeviceEvent) {
 
 // deviceSeen upserts a device row and starts its worker.
 func (a *Agent) deviceSeen(ctx context.Context, d driver.Device) {
-	if d.State == driver.StateReady && d.Model == "" {
+	if d.State == driver.StateReady {
 		if full, err := a.drv.Info(ctx, d.Serial); err == nil {
 			d = full
 		}

@@ -33,10 +33,14 @@ type host struct {
 }
 
 func startHost(t *testing.T, dsn, id, seed string, n int) *host {
+	return startHostScaled(t, dsn, id, seed, n, 0.05)
+}
+
+func startHostScaled(t *testing.T, dsn, id, seed string, n int, scale float64) *host {
 	t.Helper()
 	ctx := context.Background()
 	srv := adbserver.ForTest(t)
-	fleet, err := adbd.NewFleet(adbd.Config{Count: n, Seed: seed, TimeScale: 0.05})
+	fleet, err := adbd.NewFleet(adbd.Config{Count: n, Seed: seed, TimeScale: scale})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,23 +92,32 @@ func startHost(t *testing.T, dsn, id, seed string, n int) *host {
 }
 
 func buildAPKs(t *testing.T, dir string) (app, test string, specs []adbd.TestSpec) {
+	return buildAPKsWith(t, dir, 0, nil)
+}
+
+func buildAPKsWith(t *testing.T, dir string, minSDK int, only []adbd.TestSpec) (app, test string, specs []adbd.TestSpec) {
 	t.Helper()
-	for i := 0; i < 24; i++ {
+	if only != nil {
+		specs = only
+	}
+	for i := 0; i < 24 && only == nil; i++ {
 		specs = append(specs, adbd.TestSpec{Class: "com.example.shop.CartTest", Method: fmt.Sprintf("case%02d", i), DurationMS: 1500 + 300*(i%5)})
 	}
-	specs = append(specs,
-		adbd.TestSpec{Class: "com.example.shop.PayTest", Method: "alwaysFails", DurationMS: 500,
-			Behaviours: []adbd.Behaviour{{Outcome: adbd.OutcomeFail, Message: "expected 200 but was 500"}}},
-		adbd.TestSpec{Class: "com.example.shop.PayTest", Method: "coinFlip1", DurationMS: 500,
-			Behaviours: []adbd.Behaviour{{Outcome: adbd.OutcomeFlaky, Probability: 0.5, Message: "timing"}}},
-		adbd.TestSpec{Class: "com.example.shop.PayTest", Method: "coinFlip2", DurationMS: 500,
-			Behaviours: []adbd.Behaviour{{Outcome: adbd.OutcomeFlaky, Probability: 0.5, Message: "timing"}}},
-		adbd.TestSpec{Class: "com.example.shop.PayTest", Method: "ignored", Behaviours: []adbd.Behaviour{{Outcome: adbd.OutcomeIgnored}}},
-	)
+	if only == nil {
+		specs = append(specs,
+			adbd.TestSpec{Class: "com.example.shop.PayTest", Method: "alwaysFails", DurationMS: 500,
+				Behaviours: []adbd.Behaviour{{Outcome: adbd.OutcomeFail, Message: "expected 200 but was 500"}}},
+			adbd.TestSpec{Class: "com.example.shop.PayTest", Method: "coinFlip1", DurationMS: 500,
+				Behaviours: []adbd.Behaviour{{Outcome: adbd.OutcomeFlaky, Probability: 0.5, Message: "timing"}}},
+			adbd.TestSpec{Class: "com.example.shop.PayTest", Method: "coinFlip2", DurationMS: 500,
+				Behaviours: []adbd.Behaviour{{Outcome: adbd.OutcomeFlaky, Probability: 0.5, Message: "timing"}}},
+			adbd.TestSpec{Class: "com.example.shop.PayTest", Method: "ignored", Behaviours: []adbd.Behaviour{{Outcome: adbd.OutcomeIgnored}}},
+		)
+	}
 	app = filepath.Join(dir, "shop.apk")
 	test = filepath.Join(dir, "shop-test.apk")
 	var b bytes.Buffer
-	if err := adbd.BuildAPK(&b, adbd.Manifest{Package: "com.example.shop", VersionName: "2.3.0", VersionCode: 23}, 64<<10); err != nil {
+	if err := adbd.BuildAPK(&b, adbd.Manifest{Package: "com.example.shop", VersionName: "2.3.0", VersionCode: 23, MinSDK: minSDK}, 64<<10); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(app, b.Bytes(), 0o644)
