@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/fleetlens/fleetlens/devicefarm/schedule"
@@ -316,4 +317,27 @@ func Standard(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		return nil, err
 	}
 	return serials, nil
+}
+
+// BulkDevices registers n android devices on hosts with COPY, the way a large farm's
+// agents come up at once (every row still fires the farm's NOTIFY trigger).
+func BulkDevices(ctx context.Context, pool *pgxpool.Pool, n, hosts int) error {
+	for h := 0; h < hosts; h++ {
+		if _, err := pool.Exec(ctx, `INSERT INTO hosts (id, hostname) VALUES ($1, $1) ON CONFLICT DO NOTHING`, fmt.Sprintf("bulk-%02d", h)); err != nil {
+			return err
+		}
+	}
+	fleet := catalog.Fleet(catalog.Android, n, "bulk")
+	rows := make([][]any, len(fleet))
+	for i, inst := range fleet {
+		rows[i] = []any{inst.Serial, "android", fmt.Sprintf("bulk-%02d", i%hosts), states[i%len(states)],
+			inst.Model.Manufacturer, inst.Model.Name, inst.OSVersion, int32(20 + i%80), float32(25 + i%20)}
+	}
+	_, err := pool.CopyFrom(ctx, pgx.Identifier{"devices"},
+		[]string{"serial", "platform", "host_id", "state", "manufacturer", "model", "os_version", "battery_level", "temperature_c"},
+		pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("copy %d devices: %w", n, err)
+	}
+	return nil
 }
