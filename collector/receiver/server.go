@@ -89,7 +89,10 @@ func (r *Receiver) Start(ctx context.Context) error {
 		mux.Handle("/v1/traces", r.handler("traces"))
 		mux.Handle("/v1/logs", r.handler("logs"))
 		r.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: r.cfg.RequestTimeout + 30*time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: tlsCfg}
+			ReadTimeout: r.cfg.RequestTimeout + 30*time.Second, IdleTimeout: 2 * time.Minute}
+		if tlsCfg != nil {
+			r.httpSrv.TLSConfig = tlsCfg.Clone() // net/http adds h2 to its copy; gRPC gets its own
+		}
 		go func() {
 			var err error
 			if tlsCfg != nil {
@@ -111,7 +114,7 @@ func (r *Receiver) Start(ctx context.Context) error {
 		r.grpcLn = ln
 		opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(int(r.cfg.MaxBodyBytes)), grpc.MaxConcurrentStreams(256)}
 		if tlsCfg != nil {
-			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+			opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg.Clone())))
 		}
 		r.grpcSrv = grpc.NewServer(opts...)
 		ptraceotlp.RegisterGRPCServer(r.grpcSrv, &grpcTraces{r: r})
