@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,6 +84,14 @@ func measure(n int, f func()) (nsPerOp, allocsPerOp float64) {
 	return float64(time.Since(t0).Nanoseconds()) / float64(n), float64(mallocs()-m0) / float64(n)
 }
 
+// cpuNs is this process's user+system CPU time: on a shared machine it is far less
+// disturbed by other processes than wall time.
+func cpuNs() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
 // memTransport answers from memory: it isolates the hook's own cost from network noise.
 type memTransport struct{}
 
@@ -107,14 +116,21 @@ func benchHook(b *testing.B, interval time.Duration, batch int) {
 	plain := &http.Client{Transport: memTransport{}}
 	inst := &http.Client{Transport: s.WrapTransport(memTransport{})}
 	url := "http://api.example.com/api/small?q=1"
-	baseNs, baseAllocs := measure(max(b.N, 1000), func() { roundTrip(b, plain, url) })
+	nBase := max(b.N, 1000)
+	c0 := cpuNs()
+	baseNs, baseAllocs := measure(nBase, func() { roundTrip(b, plain, url) })
+	baseCPU := float64(cpuNs()-c0) / float64(nBase)
 	b.ReportAllocs()
 	m0 := mallocs()
+	c1 := cpuNs()
 	b.ResetTimer()
 	for range b.N {
 		roundTrip(b, inst, url)
 	}
 	b.StopTimer()
+	instCPU := float64(cpuNs()-c1) / float64(b.N)
+	b.ReportMetric(baseCPU, "baseline-cpu-ns/op")
+	b.ReportMetric(instCPU-baseCPU, "added-cpu-ns/op")
 	instNs := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	b.ReportMetric(baseNs, "baseline-ns/op")
 	b.ReportMetric(baseAllocs, "baseline-allocs/op")
