@@ -50,7 +50,7 @@ func TestGateCommand(t *testing.T) {
 		code int
 		want string
 	}{
-		{"regression fails", gateArgs("2.3.0", "2.2.0"), 1, "3g × low: Request TTFB p90 +"},
+		{"regression fails", gateArgs("2.3.0", "2.2.0"), 1, "3g × low: Request TTFB +"},
 		{"neutral passes", gateArgs("2.3.1", "2.2.0", "--format", "md"), 0, "# Release gate: com.example.shop 2.3.1 vs 2.2.0 — ✅ **PASS**"},
 		{"too little data", gateArgs("2.4.0", "2.2.0"), 3, "wait until"},
 		{"still arriving", gateArgs("2.3.1", "2.1.0"), 3, "still arriving"},

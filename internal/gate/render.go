@@ -43,8 +43,8 @@ func (r *Report) byStatus(statuses ...string) []Check {
 func effect(c *Check) string {
 	if c.Kind == Distribution && len(c.Percentiles) > 1 {
 		p := c.Percentiles[1]
-		return fmt.Sprintf("p90 %s [CI %s–%s]; median %s [CI %s–%s]", spct(p.Change), spct(p.Lo), spct(p.Hi),
-			spct(c.Change), spct(c.ChangeLo), spct(c.ChangeHi))
+		return fmt.Sprintf("median %s [CI %s–%s]; p90 %s [CI %s–%s]", spct(c.Change), spct(c.ChangeLo), spct(c.ChangeHi),
+			spct(p.Change), spct(p.Lo), spct(p.Hi))
 	}
 	return fmt.Sprintf("%s [CI %s–%s]", spct(c.Change), spct(c.ChangeLo), spct(c.ChangeHi))
 }

@@ -158,9 +158,12 @@ func (c *Check) Headline() string {
 		where = "OS " + c.Stratum
 	}
 	if c.Kind == Distribution && len(c.Percentiles) > 1 {
+		// The decision statistic (Hodges-Lehmann shift relative to the baseline median) first,
+		// then p90, the figure release managers read.
 		p := c.Percentiles[1]
-		return fmt.Sprintf("%s: %s p90 %s [CI %s–%s], median shift %s (%s), n=%s/%s", where, c.Title,
-			spct(p.Change), spct(p.Lo), spct(p.Hi), sval(c.Shift, c.Unit), pEq(c.Q), num(c.NBaseline), num(c.NCandidate))
+		return fmt.Sprintf("%s: %s %s [CI %s–%s] (median shift %s), p90 %s [CI %s–%s], %s, n=%s/%s", where, c.Title,
+			spct(c.Change), spct(c.ChangeLo), spct(c.ChangeHi), sval(c.Shift, c.Unit), spct(p.Change), spct(p.Lo), spct(p.Hi),
+			pEq(c.Q), num(c.NBaseline), num(c.NCandidate))
 	}
 	return fmt.Sprintf("%s: %s %s → %s (%s [CI %s–%s], %s), n=%s/%s", where, c.Title,
 		val(c.Baseline, c.Kind), val(c.Candidate, c.Kind), spct(c.Change), spct(c.ChangeLo), spct(c.ChangeHi),
