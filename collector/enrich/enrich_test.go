@@ -93,6 +93,14 @@ func TestNetworkClassPerSessionHysteresis(t *testing.T) {
 	if rows[0].NetClass != "4g" {
 		t.Fatalf("new session net class %q, want 4g", rows[0].NetClass)
 	}
+	// Without a session or device id a request is classified on its own sample.
+	rows, _ = e.Traces("app", traces(map[string]any{}, func(sl ptrace.SpanSlice) {
+		httpSpan(sl, 98, now.Add(-time.Minute), map[string]any{"fleetlens.http.ttfb_ms": 2100.0,
+			"http.response.body.size": 50_000.0, "fleetlens.http.download_ms": 1000.0}) // 400 kbps
+	}), now)
+	if rows[0].NetClass != "slow-2g" || rows[0].ThroughputClass != "moderate" {
+		t.Fatalf("sessionless request: %s/%s, want slow-2g/moderate", rows[0].NetClass, rows[0].ThroughputClass)
+	}
 	// The device's own classification wins when sent.
 	rows, _ = e.Traces("app", traces(map[string]any{"session.id": "s1"}, func(sl ptrace.SpanSlice) {
 		httpSpan(sl, 100, now.Add(-time.Minute), map[string]any{"fleetlens.network.class": "slow-2g"})

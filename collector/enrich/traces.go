@@ -169,8 +169,17 @@ func (e *Enricher) network(r *store.SpanRow, app string, ri *resourceInfo, attrs
 	var cur nqe.Estimate
 	if est != nil {
 		cur = est.Current()
-	} else if r.RTTMS > 0 {
-		cur.Type = nqe.ClassifyRTT(time.Duration(r.RTTMS * float64(time.Millisecond)))
+	} else if r.Category == CategoryHTTP {
+		// No session to smooth over: classify this request's own sample.
+		if r.RTTMS > 0 {
+			cur.Type = nqe.ClassifyRTT(time.Duration(r.RTTMS * float64(time.Millisecond)))
+		}
+		size, _ := num(attrs, semconv.HTTPResponseBodySize)
+		if dl, ok := num(attrs, semconv.HTTPDownloadMs); ok && dl > 0 && size > 0 {
+			if kbps := size * 8 / dl; kbps >= nqe.MinKbpsSample { // bytes/ms*8 = kbit/s
+				cur.Throughput = nqe.ClassifyKbps(kbps)
+			}
+		}
 	}
 	r.NetClass = firstNonEmpty(validECT(str(attrs, semconv.NetworkClass)), ri.netClass, string(cur.Type))
 	r.ThroughputClass = firstNonEmpty(validTPC(str(attrs, semconv.NetworkThroughputClass)), ri.tpc, string(cur.Throughput))
