@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
@@ -373,6 +374,9 @@ func newFarmShowCmd() *cobra.Command {
 			}
 			defer pool.Close()
 			p, err := results.LoadProgress(cmd.Context(), pool, id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return withExitCode(2, fmt.Errorf("farm show: no run %d (see 'fleetlens farm runs')", id))
+			}
 			if err != nil {
 				return withExitCode(2, fmt.Errorf("farm show: run %d: %w", id, err))
 			}
