@@ -37,6 +37,13 @@ func StartPrivate(ctx context.Context, home string) (*Server, error) {
 	if err := os.MkdirAll(filepath.Join(home, ".android"), 0o700); err != nil {
 		return nil, err
 	}
+	// Generate the host key first: adb 29 creating it at server start (and watching it with
+	// inotify) has been seen to crash the server when devices connect at once.
+	if key := filepath.Join(home, ".android", "adbkey"); !exists(key) {
+		if out, err := exec.CommandContext(ctx, bin, "keygen", key).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("adb keygen %s: %w: %s", key, err, out)
+		}
+	}
 	log, err := os.Create(filepath.Join(home, "adb-server.log"))
 	if err != nil {
 		return nil, err
@@ -155,4 +162,9 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -194,6 +196,17 @@ func TestRealADB(t *testing.T) {
 		}
 		if main := r.adbOK("-s", s0, "logcat", "-d"); !strings.Contains(main, "TestRunner: started: logsIn(com.example.shop.LoginTest)") {
 			t.Errorf("logcat lacks TestRunner lines:\n%.2000s", main)
+		}
+	})
+	t.Run("shell reading commands from stdin", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cmd := r.srv.Command(ctx, "-s", s0, "shell")
+		cmd.Stdin = strings.NewReader("getprop ro.product.device\necho two\nexit 4\n")
+		out, err := cmd.Output()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 4 || string(out) != "husky\ntwo\n" {
+			t.Errorf("adb shell < script = %q, %v", out, err)
 		}
 	})
 	t.Run("logcat follows", func(t *testing.T) {

@@ -2,6 +2,7 @@ package adbd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
@@ -130,7 +131,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown service gets CLSE", func(t *testing.T) {
 			r := dialRaw(t, d)
 			r.connect()
-			for _, svc := range []string{"jdwp:1234", "framebuffer:", "nonsense", "shell:", "tcp:1"} {
+			for _, svc := range []string{"jdwp:1234", "framebuffer:", "nonsense", "tcp:1", "localabstract:chrome_devtools_remote"} {
 				r.send(cmdOPEN, 9, 0, []byte(svc+"\x00"))
 				h, _, err := r.recv()
 				if err != nil || h.cmd != cmdCLSE || h.arg1 != 9 {
@@ -145,6 +146,53 @@ func TestBadInput(t *testing.T) {
 			h, _, err := r.recv()
 			if err != nil || h.cmd != cmdCLSE || h.arg1 != 4 {
 				t.Fatalf("got %s %v", cmdName(h.cmd), err)
+			}
+		}},
+		{"interactive shell v2", func(t *testing.T) {
+			r := dialRaw(t, d)
+			r.connect()
+			r.send(cmdOPEN, 21, 0, []byte("shell,v2,TERM=xterm-256color,pty:\x00"))
+			h, _, _ := r.recv()
+			if h.cmd != cmdOKAY {
+				t.Fatalf("open: %s", cmdName(h.cmd))
+			}
+			local := h.arg0
+			stdin := func(s string) {
+				p := append([]byte{v2Stdin, byte(len(s)), 0, 0, 0}, s...)
+				r.send(cmdWRTE, 21, local, p)
+			}
+			var out []byte
+			exit := -1
+			read := func(until func() bool) {
+				for !until() {
+					h, p, err := r.recv()
+					if err != nil {
+						t.Fatalf("reading: %v (so far %q)", err, out)
+					}
+					switch h.cmd {
+					case cmdWRTE:
+						for len(p) >= 5 {
+							n := int(binary.LittleEndian.Uint32(p[1:]))
+							if p[0] == v2Exit {
+								exit = int(p[5])
+							} else {
+								out = append(out, p[5:5+n]...)
+							}
+							p = p[5+n:]
+						}
+						r.send(cmdOKAY, 21, local, nil)
+					case cmdCLSE:
+						return
+					}
+				}
+			}
+			read(func() bool { return bytes.Contains(out, []byte(":/ $ ")) })
+			stdin("getprop ro.build.version.sdk\r")
+			read(func() bool { return bytes.Contains(out, []byte("34\r\n")) && bytes.Count(out, []byte(":/ $ ")) == 2 })
+			stdin("false\rexit\r")
+			read(func() bool { return exit >= 0 })
+			if exit != 1 {
+				t.Fatalf("exit status %d after false; output %q", exit, out)
 			}
 		}},
 		{"bad sync request", func(t *testing.T) {

@@ -64,7 +64,8 @@ func (r *rig) connectAll() {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		r.t.Fatalf("connect: %v", err)
+		log, _ := os.ReadFile(filepath.Join(r.srv.Home, "adb-server.log"))
+		r.t.Fatalf("connect: %v\nadb server log:\n%s", err, log)
 	}
 }
 
@@ -93,7 +94,8 @@ func (r *rig) waitState(serial, state string) {
 	next:
 		time.Sleep(50 * time.Millisecond)
 	}
-	r.t.Fatalf("device %s never became %q; host:devices:\n%s", serial, state, last)
+	log, _ := os.ReadFile(filepath.Join(r.srv.Home, "adb-server.log"))
+	r.t.Fatalf("device %s never became %q; host:devices:\n%s\nadb server log:\n%s", serial, state, last, log)
 }
 
 type result struct {

@@ -28,20 +28,23 @@ func (d *Device) lookupService(svc string) (handlerFunc, bool, bool) {
 	switch {
 	case strings.HasPrefix(svc, "shell,") || strings.HasPrefix(svc, "shell:"):
 		opts, cmd, _ := strings.Cut(svc[len("shell"):], ":")
-		v2 := false
+		v2, pty := false, opts == "" // plain `shell:` gets a pty on the device
 		for _, o := range strings.Split(strings.TrimPrefix(opts, ","), ",") {
-			if o == "v2" {
+			switch o {
+			case "v2":
 				v2 = true
+			case "pty":
+				pty = true
 			}
-		}
-		if strings.TrimSpace(cmd) == "" {
-			return nil, false, false // interactive shells are not simulated
 		}
 		d.mu.Lock()
 		old := d.noShellV2
 		d.mu.Unlock()
 		if v2 && old {
 			return nil, false, false
+		}
+		if strings.TrimSpace(cmd) == "" {
+			return func(ctx context.Context, s *stream) { d.interactive(ctx, s, v2, pty) }, true, true
 		}
 		return func(ctx context.Context, s *stream) { d.serveShell(ctx, s, cmd, v2) }, false, true
 	case strings.HasPrefix(svc, "exec:"):
@@ -220,4 +223,119 @@ func tokenize(s string, lastCode int) []string {
 		kept = append(kept, w)
 	}
 	return kept
+}
+
+// interactive is `adb shell` with no command. With a pty it is a line shell with echo and a
+// prompt (the adb client puts the terminal in raw mode, so the device echoes and edits
+// lines); without one (stdin not a terminal) commands are read and run silently, as sh
+// does when not interactive.
+func (d *Device) interactive(ctx context.Context, s *stream, v2, pty bool) {
+	var out io.Writer = s
+	if v2 {
+		out = v2Writer{s, v2Stdout}
+	}
+	var cmdOut io.Writer = out
+	if pty {
+		cmdOut = crlf{out}
+	}
+	echo := func(b []byte) {
+		if pty {
+			_, _ = out.Write(b)
+		}
+	}
+	prompt := func() {
+		if pty {
+			_, _ = io.WriteString(out, d.props["ro.product.device"]+":/ $ ")
+		}
+	}
+	prompt()
+	var line []byte
+	code := 0
+	// Shell v2 wraps stdin in packets; plain shell sends raw bytes.
+	in := func() ([]byte, bool) {
+		if !v2 {
+			buf := make([]byte, 512)
+			n, err := s.Read(buf)
+			return buf[:n], err == nil
+		}
+		var hdr [5]byte
+		if _, err := io.ReadFull(s, hdr[:]); err != nil {
+			return nil, false
+		}
+		n := binary.LittleEndian.Uint32(hdr[1:])
+		if n > 1<<20 {
+			d.log.Warn("adbd: shell: oversized stdin packet", "len", n)
+			return nil, false
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(s, body); err != nil {
+			return nil, false
+		}
+		switch hdr[0] {
+		case v2Stdin:
+			return body, true
+		case v2CloseStdin:
+			return nil, false
+		}
+		return nil, true // window size changes and the like
+	}
+	for ctx.Err() == nil {
+		chunk, ok := in()
+		if !ok {
+			if cmd := strings.TrimSpace(string(line)); cmd != "" && cmd != "exit" {
+				code = d.runShell(ctx, cmd, nil, cmdOut, cmdOut)
+			}
+			if v2 {
+				_, _ = s.Write([]byte{v2Exit, 1, 0, 0, 0, byte(code)})
+			}
+			return
+		}
+		for _, c := range chunk {
+			switch c {
+			case '\r', '\n':
+				echo([]byte("\r\n"))
+				cmd := strings.TrimSpace(string(line))
+				line = line[:0]
+				if cmd == "exit" || strings.HasPrefix(cmd, "exit ") {
+					if f := strings.Fields(cmd); len(f) > 1 {
+						n, _ := strconv.Atoi(f[1])
+						code = n & 0xff
+					}
+					if v2 {
+						_, _ = s.Write([]byte{v2Exit, 1, 0, 0, 0, byte(code)})
+					}
+					return
+				}
+				if cmd != "" {
+					code = d.runShell(ctx, cmd, nil, cmdOut, cmdOut)
+				}
+				prompt()
+			case 0x7f, 0x08: // backspace
+				if len(line) > 0 {
+					line = line[:len(line)-1]
+					echo([]byte("\b \b"))
+				}
+			case 0x04: // ^D on an empty line ends the shell
+				if len(line) == 0 {
+					if v2 {
+						_, _ = s.Write([]byte{v2Exit, 1, 0, 0, 0, byte(code)})
+					}
+					return
+				}
+			default:
+				if c >= 0x20 {
+					line = append(line, c)
+					echo([]byte{c})
+				}
+			}
+		}
+	}
+}
+
+// crlf translates \n to \r\n, as a pty's output processing does.
+type crlf struct{ w io.Writer }
+
+func (c crlf) Write(p []byte) (int, error) {
+	_, err := c.w.Write(bytes.ReplaceAll(p, []byte("\n"), []byte("\r\n")))
+	return len(p), err
 }
