@@ -9,7 +9,8 @@
 // dumpsys battery|thermalservice|package|dropbox, logcat (-d dumps, else follows; -c/-b/-T/-t/-s),
 // screencap -p (a real PNG),
 // settings get/put/delete, am instrument -w -r (AndroidJUnitRunner raw status format), df,
-// wm size, cat of /proc and /sys hardware files and of small pushed files, echo, sleep.
+// wm size, cat of /proc and /sys hardware files and of small pushed files, echo, sleep;
+// `shell:` with no command is an interactive shell (echo and prompt when a pty is asked for).
 // Unknown services get CLSE, unknown commands exit 127; garbage or truncated frames drop
 // the one transport (the adb server reconnects) and the device keeps listening.
 //
