@@ -34,7 +34,13 @@ func TestStartAndCancelRun(t *testing.T) {
 	s.waitFor("suite testdata/suites/smoke.yaml", "▸ release")
 	s.keys("ctrl+s") // empty release
 	s.waitFor("release: required")
-	s.keys("2", ".", "5", ".", "0", "enter", "enter", "enter", "enter")
+	// A profile the farm does not know is refused inline, nothing queued.
+	s.keys("2", ".", "5", ".", "0", "enter", "enter", "enter", "5", "g", "enter")
+	s.waitFor(`profile "5g": unknown network profile (known: `, "2g-rural")
+	for i := 0; i < 2; i++ {
+		s.tm.Send(backspace())
+	}
+	s.keys("enter")
 	s.waitFor("Run #3", "com.example.shop 2.5.0 vs 2.4.0", "suite smoke-tui", "0/3", "run #3 queued from smoke.yaml")
 	s.keys("x")
 	s.waitFor("Cancel run #3", "y yes")

@@ -3,7 +3,6 @@ package data
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/fleetlens/fleetlens/devicefarm/netprofile"
+	"github.com/fleetlens/fleetlens/devicefarm/results"
 	"github.com/fleetlens/fleetlens/devicefarm/schedule"
 	"github.com/fleetlens/fleetlens/devicefarm/suite"
 )
@@ -46,24 +47,18 @@ func suiteErr(path string, err error) error {
 	return err
 }
 
+// devices lists the fleet through the farm's own reader (devicefarm/results).
 func (f *FarmAdapter) devices(ctx context.Context) ([]suite.Device, error) {
-	rows, err := f.Pool.Query(ctx, `SELECT serial, platform, manufacturer, model, os_version, tier, state,
-		api_level, labels FROM devices ORDER BY serial`)
+	devs, err := results.ListDevices(ctx, f.Pool)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (suite.Device, error) {
-		var d suite.Device
-		var labels []byte
-		if err := r.Scan(&d.Serial, &d.Platform, &d.Manufacturer, &d.Model, &d.OSVersion, &d.Tier,
-			&d.State, &d.APILevel, &labels); err != nil {
-			return d, err
-		}
-		if len(labels) > 0 {
-			_ = json.Unmarshal(labels, &d.Labels) // labels are free-form; a bad one selects nothing
-		}
-		return d, nil
-	})
+	out := make([]suite.Device, 0, len(devs))
+	for _, d := range devs {
+		out = append(out, suite.Device{Serial: d.Serial, Platform: d.Platform, Manufacturer: d.Manufacturer, Model: d.Model,
+			OSVersion: d.OSVersion, Tier: d.Tier, State: d.State, APILevel: d.APILevel, Labels: d.Labels})
+	}
+	return out, nil
 }
 
 func readBlob(path string) (*schedule.Blob, error) {
@@ -91,25 +86,24 @@ func (f *FarmAdapter) StartRun(ctx context.Context, req StartRequest) (int64, er
 	if err != nil {
 		return 0, fmt.Errorf("test app file: %w", err)
 	}
-	appID, testID, runner := s.App.ID, s.App.TestID, s.App.Runner
-	var offered []suite.TestCase
-	if req.AppFile != "" && strings.HasSuffix(req.AppFile, ".apk") {
-		if info, err := suite.ReadAPK(req.AppFile); err != nil {
+	// Same precedence as `fleetlens farm run`: the suite names win, then the APKs' manifests.
+	var appInfo, testInfo suite.APKInfo
+	if strings.HasSuffix(req.AppFile, ".apk") {
+		if appInfo, err = suite.ReadAPK(req.AppFile); err != nil {
 			return 0, fmt.Errorf("app file: %w", err)
-		} else if info.Package != "" {
-			appID = info.Package
 		}
 	}
-	if req.TestAppFile != "" && strings.HasSuffix(req.TestAppFile, ".apk") {
-		info, err := suite.ReadAPK(req.TestAppFile)
-		if err != nil {
+	if strings.HasSuffix(req.TestAppFile, ".apk") {
+		if testInfo, err = suite.ReadAPK(req.TestAppFile); err != nil {
 			return 0, fmt.Errorf("test app file: %w", err)
 		}
-		testID, runner = cmp.Or(info.Package, testID), cmp.Or(info.Runner, runner)
-		offered = info.Tests
 	}
-	if appID == "" {
-		return 0, fmt.Errorf("%s: app.id: the app id is required when no app file names it", req.SuitePath)
+	appID := cmp.Or(s.App.ID, appInfo.Package, testInfo.TargetPackage)
+	testID := cmp.Or(s.App.TestID, testInfo.Package)
+	runner := cmp.Or(s.App.Runner, testInfo.Runner)
+	offered := testInfo.Tests
+	if req.TestAppFile != "" && testID == "" {
+		return 0, fmt.Errorf("%s: app.test_id: the test package name is needed (the test APK does not say)", req.SuitePath)
 	}
 	tests := s.SelectTests(offered)
 	if len(tests) == 0 {
@@ -129,27 +123,35 @@ func (f *FarmAdapter) StartRun(ctx context.Context, req StartRequest) (int64, er
 		App: app, TestApp: testApp, TestAppID: testID, Runner: runner, Matrix: s.Matrix,
 		TestTimeout: time.Duration(s.Timeouts.Test), RunTimeout: time.Duration(s.Timeouts.Run),
 		MaxRetries: s.Retry.PerTestRetries(), RetryBudget: s.Retry.PerRun, InfraMax: s.Retry.Infra,
-		Preventive: schedule.Preventive{Target: s.Retry.Preventive.Target, MaxCopies: s.Retry.Preventive.MaxCopies},
+		Preventive: schedule.Preventive{Target: s.Retry.Preventive.Target, MaxCopies: max(s.Retry.Preventive.MaxCopies, 3)},
 		Priority:   s.Sharing.Priority, Weight: s.Sharing.Weight, Reserve: s.Sharing.Reserve,
-		Config: map[string]any{"started_from": "tui"},
+		// The agents read these, as for runs started by `fleetlens farm run`.
+		Config: map[string]any{"upstream": s.Network.Upstream, "screenshots": s.Artifacts.Screenshots,
+			"logs": s.Artifacts.Logs, "crashes": s.Artifacts.Crashes, "started_from": "tui"},
 	}
-	profiles := s.Network.Profiles
-	if req.Profile != "" {
-		profiles = []string{req.Profile}
-	}
-	if len(profiles) > 0 {
-		spec.Profiles = profiles
-		if s.Network.UnshapedToo() && req.Profile == "" {
-			spec.Profiles = append([]string{""}, profiles...)
-		}
-		spec.Profiled = map[schedule.TestKey]bool{}
-	}
+	only := map[schedule.TestKey]bool{}
 	for _, t := range tests {
 		k := schedule.TestKey{Class: t.Class, Method: t.Method}
 		spec.Tests = append(spec.Tests, k)
-		if spec.Profiled != nil && s.Profiled(t) {
-			spec.Profiled[k] = true
+		if s.Profiled(t) {
+			only[k] = true
 		}
+	}
+	if req.Profile != "" {
+		if _, ok := netprofile.Lookup(req.Profile); !ok {
+			return 0, fmt.Errorf("profile %q: unknown network profile (known: %s)", req.Profile, strings.Join(netprofile.Names(), ", "))
+		}
+		if s.Network.Upstream == "" {
+			return 0, fmt.Errorf("profile %q: %s has no network.upstream to shape", req.Profile, req.SuitePath)
+		}
+		// The form's profile replaces the suite's: every selected test runs under it.
+		spec.Profiles = []string{req.Profile}
+	} else {
+		if s.Network.UnshapedToo() {
+			spec.Profiles = append(spec.Profiles, "")
+		}
+		spec.Profiles = append(spec.Profiles, s.Network.Profiles...)
+		spec.Profiled = only
 	}
 	for _, d := range sel {
 		spec.Devices = append(spec.Devices, schedule.DeviceRef{Serial: d.Serial, Group: d.GroupKey()})
