@@ -15,7 +15,7 @@ import (
 // The field regressions the candidate carries (devicefarm/sim/traffic seeds them).
 const (
 	// TTFBRegressionPct: low-tier devices on 3g wait this much longer for the first byte.
-	TTFBRegressionPct = 60
+	TTFBRegressionPct = 40
 	// CrashFieldOS: candidate sessions on this Android version crash.
 	CrashFieldOS = "android/" + CrashAndroid
 )
@@ -31,23 +31,30 @@ type trafficOutcome struct {
 func (d *run) traffic(ctx context.Context) (string, error) {
 	e := d.env
 	e.traffic.byRelease = map[string]traffic.Result{}
-	conc := 128
-	var mix []traffic.Network
+	// Concurrency is per release; more than this on 2 cores inflates the measured RTTs (and
+	// with them the network classes) beyond what the lab profiles impose.
+	conc, reqs := 64, 6
+	// The lab profiles whose RTT classes stay put (SPEC §4 NQE thresholds): 3g-average
+	// (2 x 100 ms + server time) measures 3g with or without the seeded +40%, so the
+	// regression shows inside the "3g × low" stratum rather than moving sessions out of it
+	// (3g-good sits just under 272 ms and would measure 4g for the baseline, 3g for the
+	// candidate). The 20-35 kbps 2g profiles would make the demo measure patience.
+	mix := []traffic.Network{
+		{Profile: "", Type: "wifi", Weight: 0.25},
+		{Profile: "dsl", Type: "wifi", Weight: 0.10},
+		{Profile: NetProfile, Type: "cell", Subtype: "umts", Weight: 0.55},
+		{Profile: "edge-lossy", Type: "cell", Subtype: "edge", Weight: 0.10},
+	}
 	if d.cfg.Quick {
-		// Wifi and the two 3g lab profiles only: a quick run measures 3g, not the patience
-		// that 20 kbps 2g takes.
-		for _, n := range traffic.DefaultMix {
-			if n.Profile == "" || strings.HasPrefix(n.Profile, "3g") {
-				mix = append(mix, n)
-			}
-		}
+		conc, reqs = 32, 4
+		mix = []traffic.Network{{Profile: "", Type: "wifi", Weight: 0.3}, {Profile: NetProfile, Type: "cell", Subtype: "umts", Weight: 0.7}}
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
 	for i, rel := range []string{Baseline, Candidate} {
 		cfg := traffic.Config{App: AppID, Release: rel, Sessions: d.sc.sessions, Endpoint: "http://" + e.col.HTTPAddr(),
-			Token: e.token, Seed: uint64(11 + i), Concurrency: conc, Mix: mix,
+			Token: e.token, Seed: uint64(11 + i), Concurrency: conc, RequestsPerSession: reqs, Mix: mix,
 			WorkDir: filepath.Join(d.cfg.WorkDir, "traffic-"+rel), Logger: d.log}
 		if rel == Candidate {
 			cfg.Regression = traffic.Regression{TTFB3GLowPct: TTFBRegressionPct, CrashOSVersion: CrashFieldOS}
