@@ -214,7 +214,7 @@ func TestDriver(t *testing.T) {
 				for _, tr := range got {
 					status[tr.Method] = tr.Status
 					if tr.Status == driver.TestPassed && (tr.Duration <= 0 || !strings.Contains(tr.Logcat, "TestRunner: started: "+tr.Method+"(") ||
-						!strings.Contains(tr.Logcat, "TestRunner: finished: "+tr.Method+"(") || strings.Count(tr.Logcat, "TestRunner: started:") > 2) {
+						!strings.Contains(tr.Logcat, "TestRunner: finished: "+tr.Method+"(") || strings.Count(tr.Logcat, "TestRunner: started:") != 1) {
 						t.Errorf("%s %s: duration %v logcat %q", sd.Addr(), tr.Method, tr.Duration, tr.Logcat)
 					}
 				}

@@ -102,10 +102,8 @@ func (d *Driver) RunTests(ctx context.Context, serial string, req driver.RunRequ
 			startsMu.Unlock()
 			if d.cfg.CaptureLogcat && ok {
 				lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
-				// The window is the test's own, on the host clock; device clock skew widens it.
-				from := t0.Add(-logSlack)
-				out, _ := d.Logs(lctx, serial, from)
-				r.Logcat = logWindow(out, from, t0.Add(r.Duration))
+				out, _ := d.Logs(lctx, serial, t0.Add(-logSlack))
+				r.Logcat = testLog(out, r.TestCase, t0.Add(-logSlack), t0.Add(r.Duration+logSlack))
 				lcancel()
 			}
 			if onResult != nil {
@@ -158,9 +156,29 @@ func (d *Driver) RunTests(ctx context.Context, serial string, req driver.RunRequ
 	return nil
 }
 
-// logSlack opens a test's log window a little before its start status arrived (logcat
-// stamps are in milliseconds); the window closes when its end status arrives.
-const logSlack = 5 * time.Millisecond
+// logSlack widens the fallback time window of a test's log: statuses reach the host a
+// little after the device logs them, and clocks differ.
+const logSlack = 2 * time.Second
+
+// testLog cuts one test's lines out of logcat: from AndroidJUnitRunner's "TestRunner:
+// started: m(C)" to its "finished: m(C)" (LogRunListener writes both on the device), else
+// the lines stamped within [from, to].
+func testLog(logcat string, tc driver.TestCase, from, to time.Time) string {
+	lines := strings.Split(logcat, "\n")
+	name := tc.Method + "(" + tc.Class + ")"
+	start, end := -1, -1
+	for i, l := range lines {
+		if strings.Contains(l, "TestRunner: started: "+name) {
+			start, end = i, -1
+		} else if start >= 0 && end < 0 && strings.Contains(l, "TestRunner: finished: "+name) {
+			end = i
+		}
+	}
+	if start >= 0 && end >= start {
+		return strings.Join(lines[start:end+1], "\n") + "\n"
+	}
+	return logWindow(logcat, from, to)
+}
 
 // logWindow keeps threadtime lines stamped within [from, to] (continuation lines follow
 // their entry).
