@@ -94,13 +94,9 @@ func (s *SDK) Network() (NetworkInfo, nqe.Estimate) {
 }
 
 // observe feeds one request's timings to the estimator and publishes a class change.
-// minTransferBytes follows Chromium's throughput analyzer, which ignores transfers too
-// small to fill the pipe (net/nqe/throughput_analyzer.cc, kMinTransferSizeInBits 32 kB).
-const minTransferBytes = 32_000
-
 func (s *SDK) observe(rtt time.Duration, bodyBytes int64, download time.Duration) {
 	s.est.AddRTT(rtt)
-	if bodyBytes >= minTransferBytes {
+	if bodyBytes >= nqe.MinTransferBytes {
 		s.est.AddTransfer(bodyBytes, download)
 	}
 	cur := s.est.Current()

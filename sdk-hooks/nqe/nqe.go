@@ -96,6 +96,11 @@ const (
 	MinKbpsSample          = 10.0
 )
 
+// MinTransferBytes is the smallest body worth a throughput sample: smaller transfers are
+// dominated by RTT and read as absurd bandwidth (Chromium net/nqe/throughput_analyzer.cc
+// ignores requests under ~32 kB for the same reason). Callers feeding AddTransfer apply it.
+const MinTransferBytes = 32_000
+
 // Estimate is the estimator's current view.
 type Estimate struct {
 	Type       EffectiveType
