@@ -177,6 +177,23 @@ FROM spans `+sample+` WHERE app_id = $1 AND release = $2`, args...)
 	return d, nil
 }
 
+// sampleStrataOf lists the strata a span's value is sampled into: overall and the policy's
+// distribution_strata (distributions are judged nowhere else).
+func sampleStrataOf(pol *Policy, model, osv, net, tier string) []Key {
+	ks := []Key{Overall}
+	for _, d := range pol.DistStrata {
+		switch d {
+		case DimNetTier:
+			ks = append(ks, Key{DimNetTier, net + " × " + tier})
+		case DimModel:
+			ks = append(ks, Key{DimModel, model})
+		case DimOS:
+			ks = append(ks, Key{DimOS, osv})
+		}
+	}
+	return ks
+}
+
 // strataOf lists the strata a row with these dimensions belongs to.
 func strataOf(pol *Policy, model, osv, net, tier string) []Key {
 	ks := []Key{Overall, {DimModel, model}} // model strata always: the per-model guardrails need them
@@ -294,16 +311,25 @@ GROUP BY 1, 2, 3, 4`, app, rd.Release, horizon)
 	return nil
 }
 
+// minStratum is the smallest stratum that sets the sampling rate: strata below every
+// metric's min_samples are not judged, so they need not be sampled fully.
+const minStratum = 50
+
 // loadSamples draws the distribution samples (request TTFB and total time, cold and warm
 // start) of one release, at most pol.MaxSamples per stratum.
 func loadSamples(ctx context.Context, tx pgx.Tx, app string, rd *ReleaseData, horizon time.Time, pol *Policy) error {
-	// Smallest judged net×tier stratum of each category decides the sampling rate.
+	// The smallest judged stratum of each category decides the sampling rate. Grouping
+	// columns come from a fixed list (the policy's dimensions are validated), never user text.
+	sets := []string{"()"}
+	for _, d := range pol.DistStrata {
+		sets = append(sets, map[string]string{DimNetTier: "(net_class, tier)", DimModel: "(model)", DimOS: "(os_version)"}[d])
+	}
 	rows, _ := tx.Query(ctx, `
-SELECT category, min(n)::bigint, sum(n)::bigint FROM (
-  SELECT category, net_class, tier, sum(span_count) AS n
+SELECT category, min(n)::bigint, max(n)::bigint FROM (
+  SELECT category, sum(span_count) AS n
   FROM span_rollups WHERE app_id = $1 AND release = $2 AND minute < $3 AND category IN ('http', 'app_start')
-  GROUP BY 1, 2, 3 HAVING sum(span_count) >= $4) s
-GROUP BY 1`, app, rd.Release, horizon, 100)
+  GROUP BY category, GROUPING SETS (`+strings.Join(sets, ", ")+`) HAVING sum(span_count) >= $4) s
+GROUP BY 1`, app, rd.Release, horizon, minStratum)
 	var cat string
 	var smallest, total int64
 	rate := map[string]float64{}
@@ -337,7 +363,7 @@ WHERE app_id = $1 AND release = $2 AND start_time < $3 AND category = $4`, args.
 		var model, osv, net, tier, st string
 		var dur, rtt float64
 		_, err := pgx.ForEachRow(rows, []any{&model, &osv, &net, &tier, &st, &dur, &rtt}, func() error {
-			for _, k := range strataOf(pol, model, osv, net, tier) {
+			for _, k := range sampleStrataOf(pol, model, osv, net, tier) {
 				m := res[k]
 				if m == nil {
 					m = map[string]*reservoir{}
