@@ -184,3 +184,89 @@ func TestMatrixRetryStaysInGroup(t *testing.T) {
 		}
 	}
 }
+
+func TestPreventiveCopiesFromHistory(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	devs := addFleet(t, pool, "h1", "d1", "d2", "d3")
+	// A previous run saw "wobbly" flaky: 1 failure in 2 attempts, so f = 0.5.
+	if _, err := pool.Exec(ctx, `WITH a AS (INSERT INTO apps (id) VALUES ('com.example') RETURNING id),
+		s AS (INSERT INTO farm_suites (name, source, spec) VALUES ('s', '', '{}') RETURNING id),
+		r AS (INSERT INTO farm_runs (suite_id, app_id, release, state) SELECT s.id, a.id, '0.9', 'passed' FROM s, a RETURNING id)
+		INSERT INTO farm_test_history (app_id, class, method, run_id, status, duration_ms, attempts, failures)
+		SELECT 'com.example', 'com.example.EdgeTest', 'wobbly', r.id, 'flaky', 1000, 2, 1 FROM r`); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Enqueue(ctx, pool, RunSpec{SuiteName: "s", SuiteSource: "x", AppID: "com.example", Release: "1",
+		Tests: tests(3, "wobbly"), Devices: devs, Preventive: Preventive{Target: 0.8, MaxCopies: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1 - 0.5^n >= 0.8 needs n = 3: two preventive copies.
+	if e.Preventive != 2 {
+		t.Fatalf("%d preventive copies, want 2", e.Preventive)
+	}
+	q := &Queue{DB: pool, HostID: "h1", TTL: time.Minute}
+	drain(t, q, []string{"d1", "d2", "d3"}, func(ct ClaimedTest, n int) string {
+		if ct.Method == "wobbly" && n == 1 {
+			return "failed"
+		}
+		return "passed"
+	})
+	var status string
+	var attempts, outstanding int
+	pool.QueryRow(ctx, `SELECT status, attempts, outstanding FROM farm_run_tests WHERE method = 'wobbly'`).Scan(&status, &attempts, &outstanding)
+	if status != "flaky" || outstanding != 0 || attempts < 2 || attempts > 3 {
+		t.Errorf("wobbly: %s after %d attempts, %d outstanding", status, attempts, outstanding)
+	}
+}
+
+func TestBadDeviceIsQuarantined(t *testing.T) {
+	pool := pgtest.New(t)
+	ctx := context.Background()
+	devs := addFleet(t, pool, "h1", "bad", "good")
+	if _, err := Enqueue(ctx, pool, RunSpec{SuiteName: "s", SuiteSource: "x", AppID: "com.example", Release: "1",
+		Tests: tests(30), Devices: devs, MaxRetries: 2, RetryBudget: 100, Plan: PlanConfig{LastMile: 0.999}}); err != nil {
+		t.Fatal(err)
+	}
+	q := &Queue{DB: pool, HostID: "h1", TTL: time.Minute}
+	for round := 0; round < 100; round++ {
+		progressed := false
+		for _, s := range []string{"bad", "good"} {
+			l, err := q.Claim(ctx, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l == nil {
+				continue
+			}
+			progressed = true
+			for _, ct := range l.Tests {
+				st := "passed"
+				if s == "bad" {
+					st = "failed"
+				}
+				if _, err := q.Record(ctx, l, Attempt{TestID: ct.ID, Status: st}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := q.Complete(ctx, l); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !progressed {
+			break
+		}
+	}
+	var state, reason string
+	pool.QueryRow(ctx, `SELECT state, quarantine_reason FROM devices WHERE serial = 'bad'`).Scan(&state, &reason)
+	if state != "quarantined" || reason == "" {
+		t.Errorf("bad device: %s %q, want quarantined", state, reason)
+	}
+	var badAttempts, failed int
+	pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM farm_attempts WHERE serial = 'bad'),
+		(SELECT count(*) FROM farm_run_tests WHERE status = 'failed')`).Scan(&badAttempts, &failed)
+	if badAttempts > 10 || failed != 0 {
+		t.Errorf("bad device ran %d attempts and %d tests failed; it should have been quarantined after 8", badAttempts, failed)
+	}
+}

@@ -662,6 +662,14 @@ BEGIN
      WHERE id = p_test;
     IF p_status IN ('failed', 'error') THEN
         PERFORM farm_check_device(w.lease_serial);
+    ELSIF p_status = 'passed' THEN
+        -- One passing copy decides a flaky test: preventive copies not yet started are dropped.
+        WITH c AS (
+            UPDATE farm_work_items SET state = 'cancelled', finished_at = now()
+             WHERE run_id = w.run_id AND kind = 'preventive' AND state = 'queued' AND tests = ARRAY[p_test]
+            RETURNING id)
+        UPDATE farm_run_tests SET outstanding = outstanding - (SELECT count(*) FROM c)
+         WHERE id = p_test AND EXISTS (SELECT 1 FROM c);
     END IF;
     RETURN farm_finish_test(p_test);
 END $$;
