@@ -101,7 +101,7 @@ func renderText(w io.Writer, r *Report) error {
 	}
 	passed := r.byStatus(StatusPass)
 	skipped := r.byStatus(StatusInsufficient)
-	fmt.Fprintf(&b, "\n%d checks passed, %d strata without enough data (use --format md or html for the full list).\n", len(passed), len(skipped))
+	fmt.Fprintf(&b, "\n%d checks passed, %d without enough data (use --format md or html for the full list).\n", len(passed), len(skipped))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
