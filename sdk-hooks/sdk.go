@@ -92,6 +92,9 @@ type Config struct {
 	// spanBatch overrides the span batch and queue size (benchmarks isolate the request
 	// path by keeping the exporter idle).
 	spanBatch int
+	// spanExporter replaces the OTLP exporter (benchmarks measure the request path with a
+	// discarding exporter so encoding cost is reported separately).
+	spanExporter sdktrace.SpanExporter
 }
 
 // Validate reports the first configuration error.
@@ -206,7 +209,7 @@ func Start(ctx context.Context, cfg Config) (*SDK, error) {
 			AttributeValueLengthLimit: 4096, AttributeCountLimit: 64,
 			EventCountLimit: 32, LinkCountLimit: 8, AttributePerEventCountLimit: 16, AttributePerLinkCountLimit: 16,
 		}),
-		sdktrace.WithBatcher(texp, batchOpts(cfg)...))
+		sdktrace.WithBatcher(spanExporterOr(cfg.spanExporter, texp), batchOpts(cfg)...))
 	s.lp = sdklog.NewLoggerProvider(
 		sdklog.WithResource(res),
 		sdklog.WithAttributeValueLengthLimit(16384),
@@ -228,6 +231,13 @@ func Start(ctx context.Context, cfg Config) (*SDK, error) {
 	s.wd.init(s)
 	s.StartSession()
 	return s, nil
+}
+
+func spanExporterOr(e, def sdktrace.SpanExporter) sdktrace.SpanExporter {
+	if e != nil {
+		return e
+	}
+	return def
 }
 
 func batchOpts(cfg Config) []sdktrace.BatchSpanProcessorOption {
