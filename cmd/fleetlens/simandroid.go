@@ -108,11 +108,12 @@ starting it when it is not running, and disconnects them on exit.
 	return c
 }
 
-// connectAll runs adb connect (or disconnect) for every device, 16 at a time: the adb
-// server handles connects one by one, so more parallelism only queues.
+// connectAll runs adb connect (or disconnect) for every device, 4 at a time: the adb
+// server handles connects mostly one by one, and Debian's adb 29 has been seen to crash when
+// many connects race with new transports' handshakes.
 func connectAll(ctx context.Context, drv *android.Driver, fleet *adbd.Fleet, up bool) error {
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
+	sem := make(chan struct{}, 4)
 	var mu sync.Mutex
 	var firstErr error
 	failed := 0

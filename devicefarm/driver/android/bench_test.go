@@ -92,7 +92,7 @@ func getBenchRig(b *testing.B) *benchRig {
 		r.rawDialTime = time.Since(t0)
 		t0 = time.Now()
 		var wg sync.WaitGroup
-		sem := make(chan struct{}, 16)
+		sem := make(chan struct{}, 4) // as `fleetlens sim android --connect` does
 		for _, d := range r.fleet.Devices() {
 			wg.Add(1)
 			sem <- struct{}{}
