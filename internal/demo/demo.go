@@ -89,7 +89,6 @@ type scale struct {
 	sessions     int     // field sessions per release
 	timeScale    float64 // simulated test durations multiplier
 	tests        int     // CartTest cases besides the scripted ones
-	matrix       bool
 }
 
 func (c *Config) scale() scale {
@@ -99,7 +98,7 @@ func (c *Config) scale() scale {
 		// Android 10, the iPhone 12 on iOS 17.6).
 		return scale{android: min(c.Android, 8), ios: min(c.IOS, 8), sessions: 240, timeScale: 0.02, tests: 2}
 	}
-	return scale{android: c.Android, ios: c.IOS, sessions: 1000, timeScale: 0.02, tests: 6, matrix: true}
+	return scale{android: c.Android, ios: c.IOS, sessions: 600, timeScale: 0.02, tests: 6}
 }
 
 // Run tells the whole story and returns the gate's verdict. It returns an error only when

@@ -13,7 +13,6 @@ import (
 	"github.com/fleetlens/fleetlens/devicefarm/schedule"
 	"github.com/fleetlens/fleetlens/devicefarm/sim/adbd"
 	"github.com/fleetlens/fleetlens/devicefarm/sim/catalog"
-	"github.com/fleetlens/fleetlens/devicefarm/sim/usbmux"
 	"github.com/fleetlens/fleetlens/devicefarm/sim/usbmux/ipa"
 	"github.com/fleetlens/fleetlens/devicefarm/suite"
 )
@@ -81,9 +80,7 @@ func (d *run) androidTests(release string) []adbd.TestSpec {
 		{Class: "com.example.shop.LoginTest", Method: "loginWithEmail", DurationMS: 3000},
 		{Class: "com.example.shop.LoginTest", Method: "logout", DurationMS: 1500},
 		{Class: "com.example.shop.CatalogTest", Method: "browseFeed", DurationMS: 4000},
-		{Class: "com.example.shop.CatalogTest", Method: "searchTypeahead", DurationMS: 2500,
-			// A known-flaky test (an animation race): the farm retries it elsewhere and says so.
-			Behaviours: d.flaky()},
+		{Class: "com.example.shop.CatalogTest", Method: "searchTypeahead", DurationMS: 2500},
 		{Class: "com.example.shop.NetworkTest", Method: "feedLoadsOnSlowNetwork", DurationMS: 5000},
 	}
 	// The longest test: the planner (which knows durations from the baseline's run) gives it
@@ -101,15 +98,6 @@ func (d *run) androidTests(release string) []adbd.TestSpec {
 	return t
 }
 
-// flaky scripts the known-flaky test: a quick run has no retries (one device per group), so
-// there it stays deterministic rather than show up as a new failure of the candidate.
-func (d *run) flaky() []adbd.Behaviour {
-	if d.cfg.Quick {
-		return nil
-	}
-	return []adbd.Behaviour{{Outcome: adbd.OutcomeFlaky, Probability: 0.15, Message: "expected suggestion list to be visible"}}
-}
-
 // farm runs the Android and iOS suites for the baseline and then the candidate, as QA would
 // for each release, and waits for each to finish.
 func (d *run) farm(ctx context.Context) (string, error) {
@@ -118,7 +106,8 @@ func (d *run) farm(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	start := time.Now()
+	d.p.note("seeded in %s: CheckoutTest.payWithCard crashes on %s / Android %s; the app crashes at first launch on iOS %s",
+		Candidate, modelName(CrashModel), CrashAndroid, CrashIOS)
 	for _, rel := range []string{Baseline, Candidate} {
 		if rel == Candidate && e.usb != nil {
 			// The candidate crashes at first launch on one iOS version: the simulated phones
@@ -163,7 +152,6 @@ func (d *run) farm(ctx context.Context) (string, error) {
 		c := r.run.Count()
 		parts = append(parts, fmt.Sprintf("%s %s: %d/%d passed", r.platform, r.release, c.Passed+c.Flaky, c.Total))
 	}
-	_ = start
 	return fmt.Sprintf("%d runs, %d tests, %d attempts; %s", len(e.runs), tests, attempts, strings.Join(parts, ", ")), nil
 }
 
@@ -350,5 +338,3 @@ func modelName(id string) string {
 	}
 	return m.Name
 }
-
-var _ = usbmux.Faults{}

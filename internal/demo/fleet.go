@@ -74,13 +74,15 @@ func (d *run) startAndroid(ctx context.Context) (string, error) {
 	}); err != nil {
 		return "", err
 	}
-	d.st.push("adb connections", func(ctx context.Context) error {
-		// A private server dies with its devices; on a shared one, leave no stale entries.
-		return parallel(ctx, len(devs), 8, func(ctx context.Context, i int) error {
-			_ = e.androidA.Disconnect(ctx, devs[i].Addr())
-			return nil
+	if e.sharedADB {
+		// A private server is killed with its devices; on the user's own, leave no stale entries.
+		d.st.push("adb connections", func(ctx context.Context) error {
+			return parallel(ctx, len(devs), 8, func(ctx context.Context, i int) error {
+				_ = e.androidA.Disconnect(ctx, devs[i].Addr())
+				return nil
+			})
 		})
-	})
+	}
 	ready := 0
 	if !waitUntil(ctx, 60*time.Second, func() bool {
 		ready = countReady(ctx, e.androidA, nil)
@@ -100,6 +102,7 @@ func (d *run) startADBServer(ctx context.Context) (string, error) {
 		}
 		e.adbAddr = net.JoinHostPort("127.0.0.1", p)
 		if _, err := adbserver.Version(ctx, e.adbAddr); err == nil {
+			e.sharedADB = true
 			return "the adb server already running on port " + p + " (ANDROID_ADB_SERVER_PORT)", nil
 		}
 		if err := adbserver.Ensure(ctx, e.adbAddr); err != nil {

@@ -23,15 +23,16 @@ type env struct {
 	col              *collector.Collector
 	token            string
 
-	adbAddr  string
-	fleet    *adbd.Fleet
-	androidA *android.Driver // host A's view of the adb server
-	androidB *android.Driver // host B's
-	usb      *usbmux.Server
-	iosDrv   *ios.Driver
-	hostA    map[string]bool // Android serials of host A
-	hostB    map[string]bool // Android serials of host B
-	iosOwned map[string]bool
+	adbAddr   string
+	sharedADB bool // the adb server was already running (not the demo's own)
+	fleet     *adbd.Fleet
+	androidA  *android.Driver // host A's view of the adb server
+	androidB  *android.Driver // host B's
+	usb       *usbmux.Server
+	iosDrv    *ios.Driver
+	hostA     map[string]bool // Android serials of host A
+	hostB     map[string]bool // Android serials of host B
+	iosOwned  map[string]bool
 
 	traffic  trafficOutcome
 	runs     []farmRun

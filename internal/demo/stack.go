@@ -30,8 +30,17 @@ func (s *stack) unwind(ctx context.Context, each time.Duration) error {
 	for i := len(s.items) - 1; i >= 0; i-- {
 		it := s.items[i]
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), each)
-		if err := it.stop(sctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop %s: %w", it.what, err))
+		// A stop that ignores its context (a library call without one) must not hold the
+		// demo forever: after the deadline it is left behind and the unwind goes on.
+		done := make(chan error, 1)
+		go func() { done <- it.stop(sctx) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("stop %s: %w", it.what, err))
+			}
+		case <-time.After(each + time.Second):
+			errs = append(errs, fmt.Errorf("stop %s: still not done after %v", it.what, each))
 		}
 		cancel()
 	}
