@@ -60,6 +60,9 @@ type Options struct {
 	ExportDir string
 	// DB names the database in the unreachable screen (redacted DSN).
 	DB string
+	// Mouse turns on mouse reporting: the wheel scrolls the page's list. Off by default so
+	// the terminal's own text selection keeps working.
+	Mouse bool
 }
 
 // Model is the root model.
@@ -178,6 +181,15 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
+	case tea.MouseWheelMsg:
+		// The wheel is the arrow keys for whatever list the page shows.
+		switch msg.Mouse().Button {
+		case tea.MouseWheelUp:
+			return m, m.key(tea.KeyPressMsg{Code: tea.KeyUp})
+		case tea.MouseWheelDown:
+			return m, m.key(tea.KeyPressMsg{Code: tea.KeyDown})
+		}
+		return m, nil
 	}
 	return m, tea.Batch(m.broadcast(msg)...)
 }
@@ -259,6 +271,9 @@ func (m *Model) View() tea.View {
 	v := tea.NewView(m.Render())
 	v.AltScreen = true
 	v.WindowTitle = "fleetlens"
+	if m.opts.Mouse {
+		v.MouseMode = tea.MouseModeCellMotion
+	}
 	return v
 }
 

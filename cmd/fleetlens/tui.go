@@ -18,6 +18,7 @@ import (
 func newTUICmd() *cobra.Command {
 	var (
 		readOnly bool
+		mouse    bool
 		logFile  string
 		suites   string
 		export   string
@@ -33,17 +34,18 @@ Press ? inside for every key. Logs go to --log-file, never to the terminal.`,
 		Example: "  fleetlens tui\n  fleetlens tui --read-only --db postgres://reader@db/fleetlens\n  fleetlens tui --suites ./suites",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runTUI(cmd.Context(), readOnly, logFile, suites, export)
+			return runTUI(cmd.Context(), tui.Options{ReadOnly: readOnly, Mouse: mouse, SuiteDir: suites, ExportDir: export}, logFile)
 		},
 	}
 	cmd.Flags().BoolVar(&readOnly, "read-only", false, "disable starting and cancelling runs (for release managers)")
+	cmd.Flags().BoolVar(&mouse, "mouse", false, "enable the mouse (wheel scrolls lists; the terminal's text selection then needs shift)")
 	cmd.Flags().StringVar(&logFile, "log-file", "", "log file (default $FLEETLENS_HOME/logs/tui.log)")
 	cmd.Flags().StringVar(&suites, "suites", ".", "directory the suite file picker starts in")
 	cmd.Flags().StringVar(&export, "export-dir", ".", "directory exported gate reports are written to")
 	return cmd
 }
 
-func runTUI(ctx context.Context, readOnly bool, logFile, suites, export string) error {
+func runTUI(ctx context.Context, opts tui.Options, logFile string) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -60,8 +62,11 @@ func runTUI(ctx context.Context, readOnly bool, logFile, suites, export string) 
 	defer lf.Close()
 	// The terminal belongs to the screen: everything logged from here on goes to the file.
 	slog.SetDefault(slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	if st, err := os.Stat(suites); err != nil || !st.IsDir() {
-		return withExitCode(2, fmt.Errorf("--suites %s: not a directory", suites))
+	if st, err := os.Stat(opts.SuiteDir); err != nil || !st.IsDir() {
+		return withExitCode(2, fmt.Errorf("--suites %s: not a directory", opts.SuiteDir))
+	}
+	if st, err := os.Stat(opts.ExportDir); err != nil || !st.IsDir() {
+		return withExitCode(2, fmt.Errorf("--export-dir %s: not a directory", opts.ExportDir))
 	}
 
 	dsn, src, err := pg.Resolve(ctx, global.db)
@@ -82,12 +87,10 @@ func runTUI(ctx context.Context, readOnly bool, logFile, suites, export string) 
 		return err
 	}
 	defer source.Shutdown(context.Background())
-	opts := tui.Options{
-		Src: source, ReadOnly: readOnly, SuiteDir: suites, ExportDir: export,
-		DB: fmt.Sprintf("%s (from %s)", pg.Redact(dsn), src),
-	}
-	opts.Farm, opts.Gate = tuiActions(source, readOnly)
-	slog.Info("tui: start", "db", pg.Redact(dsn), "read_only", readOnly)
+	opts.Src = source
+	opts.DB = fmt.Sprintf("%s (from %s)", pg.Redact(dsn), src)
+	opts.Farm, opts.Gate = tuiActions(source, opts.ReadOnly)
+	slog.Info("tui: start", "db", pg.Redact(dsn), "read_only", opts.ReadOnly)
 	_, err = tea.NewProgram(tui.New(opts), tea.WithContext(ctx)).Run()
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("tui: %w", err)

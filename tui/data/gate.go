@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -114,7 +115,8 @@ func fromReport(r *gate.Report, stored bool, at time.Time) Verdict {
 		Score: r.Score, Summary: r.Summary, At: at, Stored: stored}
 	for _, g := range r.Guardrails {
 		v.Checks = append(v.Checks, Check{Stratum: "guardrail " + g.Stratum, Metric: g.Metric, Verdict: g.Status,
-			Baseline: g.Threshold, Candidate: g.Rate, Threshold: g.Threshold, Unit: "%",
+			// A guardrail compares the candidate with an absolute threshold, not the baseline.
+			Baseline: math.NaN(), Candidate: g.Rate, Threshold: g.Threshold, Unit: "%",
 			Detail: fmt.Sprintf("%s %.2f%% (%d of %d sessions) against the %.2f%% threshold", g.Metric, g.Rate*100, g.Events, g.Sessions, g.Threshold*100)})
 	}
 	for _, c := range r.Checks {
@@ -126,7 +128,9 @@ func fromReport(r *gate.Report, stored bool, at time.Time) Verdict {
 			unit = "%"
 		}
 		st := c.Stratum
-		if c.Dim != "" && c.Dim != "overall" {
+		if c.Dim == "overall" || c.Dim == "" {
+			st = "overall"
+		} else {
 			st = c.Dim + ": " + c.Stratum
 		}
 		status := c.Status

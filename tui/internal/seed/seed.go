@@ -7,7 +7,6 @@ package seed
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -233,47 +232,45 @@ func Pin(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-// Verdict judges a synthetic candidate (slower requests, more crashes on one model) against a
-// baseline with the gate's own Judge and saves it as `fleetlens gate` would.
+// Verdict stores a fixed gate report through the gate's own Save, as `fleetlens gate` does
+// after judging. The report is written out rather than judged here so the screens in golden
+// files do not move when the gate's statistics are tuned (judging itself is tested through
+// the real collector path in TestJudgeNowThroughGate).
 func Verdict(ctx context.Context, pool *pgxpool.Pool, cand, base string) error {
-	rng := rand.New(rand.NewPCG(1, 2))
-	mk := func(rel string, slow float64, crashes int64) gate.ReleaseData {
-		rd := gate.ReleaseData{Release: rel, Sessions: 4000, FirstSeen: T0.Add(-48 * time.Hour),
-			LastSeen: T0.Add(-time.Hour), FirstAny: T0.Add(-48 * time.Hour)}
-		for _, k := range []gate.Key{gate.Overall, {Dim: "model", Value: "Galaxy A12"}, {Dim: "model", Value: "Pixel 7"}} {
-			st := rd.Stratum(k)
-			for _, mb := range []struct {
-				metric string
-				base   float64
-			}{{"request_ttfb", 180}, {"request_duration", 400}, {"cold_start", 1200}, {"warm_start", 500}} {
-				metric, base := mb.metric, mb.base
-				f := 1.0
-				if metric == "request_ttfb" {
-					f = slow
-				}
-				var xs []float64
-				for i := 0; i < 400; i++ {
-					xs = append(xs, base+rng.ExpFloat64()*base*0.6*f)
-				}
-				st.Samples[metric] = xs
-				st.N[metric] = 400
-			}
-			st.Counts["crash_rate"] = gate.Count{Events: crashes, Exposure: 2000}
-			st.Counts["crash_free_sessions"] = gate.Count{Events: 2000 - crashes, Exposure: 2000}
-			st.Counts["anr_rate"] = gate.Count{Events: 4, Exposure: 2000}
-			st.Counts["slow_frame_rate"] = gate.Count{Events: 900, Exposure: 2000}
-			st.Counts["frozen_frame_rate"] = gate.Count{Events: 40, Exposure: 2000}
-			st.Counts["request_error_rate"] = gate.Count{Events: 20, Exposure: 20000}
-		}
-		for i := 0; i < 50; i++ {
-			rd.Delays = append(rd.Delays, 5)
-		}
-		return rd
+	dist := func(dim, stratum, status string, b, c float64) gate.Check {
+		return gate.Check{Metric: "request_ttfb", Title: "Request TTFB", Kind: gate.Distribution, Unit: "ms", Dim: dim,
+			Stratum: stratum, Status: status, Baseline: b, Candidate: c, Change: c/b - 1, ChangeLo: (c/b - 1) * 0.6,
+			ChangeHi: (c/b - 1) * 1.4, Shift: c - b, P: 0.0004, Q: 0.001, NBaseline: 2000, NCandidate: 2000,
+			Percentiles: []gate.Percentile{{P: 0.5, Change: (c/b - 1) * 0.5}, {P: 0.9, Change: c/b - 1}, {P: 0.99, Change: (c/b - 1) * 1.3}}}
 	}
-	in := &gate.Input{App: App, Baseline: mk(base, 1, 8), Candidate: mk(cand, 1.6, 30), Now: T0,
-		Horizon: T0.Add(-30 * time.Minute), ArrivalDelay: 5 * time.Second}
-	rep := gate.Judge(in, gate.DefaultPolicy())
-	rep.GeneratedAt = T0
+	prop := func(metric, title, dim, stratum, status string, b, c float64) gate.Check {
+		return gate.Check{Metric: metric, Title: title, Kind: gate.Proportion, Dim: dim, Stratum: stratum, Status: status,
+			Baseline: b, Candidate: c, Change: c/b - 1, ChangeLo: (c/b - 1) * 0.5, ChangeHi: (c/b - 1) * 1.5,
+			P: 0.002, Q: 0.004, NBaseline: 4000, NCandidate: 4000}
+	}
+	rep := &gate.Report{
+		App: App, Candidate: cand, Baseline: base, Verdict: gate.Fail, ExitCode: 1, Score: 41,
+		Summary:     "FAIL: Request TTFB +62% on 3g × low-tier devices; crash rate 1.50% on Galaxy A12 (guardrail 8%: ok)",
+		GeneratedAt: T0,
+		Data:        gate.DataSummary{BaselineSessions: 4000, CandidateSessions: 4000, Horizon: T0.Add(-30 * time.Minute)},
+		Guardrails: []gate.GuardrailCheck{
+			{Metric: "crash_rate", Stratum: "overall", Threshold: 0.0109, Rate: 0.0098, Lo: 0.007, Hi: 0.013, Events: 39, Sessions: 4000, Status: gate.StatusMarginal},
+			{Metric: "anr_rate", Stratum: "overall", Threshold: 0.0047, Rate: 0.002, Lo: 0.001, Hi: 0.003, Events: 8, Sessions: 4000, Status: gate.StatusPass},
+		},
+		Checks: []gate.Check{
+			dist("net_tier", "3g × low", gate.StatusFail, 410, 664),
+			dist("overall", "all", gate.StatusMarginal, 255, 281),
+			dist("net_tier", "4g × high", gate.StatusPass, 120, 122),
+			prop("crash_rate", "Crash rate", "model", "Galaxy A12", gate.StatusFail, 0.004, 0.015),
+			prop("crash_rate", "Crash rate", "overall", "all", gate.StatusPass, 0.004, 0.0045),
+			prop("request_error_rate", "Request error rate", "overall", "all", gate.StatusPass, 0.001, 0.001),
+		},
+		Compat: []gate.CompatCheck{
+			{Model: "Pixel 8 Pro", OSVersion: "14", Status: gate.StatusFail, BasePass: 1, CandPass: 0.89,
+				NewFailures: []string{"com.example.shop.LoginTest#test03"}, Reason: "1 test fails on the candidate only"},
+			{Model: "Galaxy A14", OSVersion: "13", Status: gate.StatusPass, BasePass: 1, CandPass: 1, Reason: "all tests pass"},
+		},
+	}
 	if _, err := gate.Save(ctx, pool, rep); err != nil {
 		return fmt.Errorf("save verdict: %w", err)
 	}

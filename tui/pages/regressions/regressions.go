@@ -397,6 +397,9 @@ func num(x float64, unit string) string {
 }
 
 func change(c data.Check) string {
+	if math.IsNaN(c.Baseline) && c.Threshold > 0 {
+		return fmt.Sprintf("%.0f%% of max", c.Candidate/c.Threshold*100)
+	}
 	if c.Baseline == 0 || math.IsNaN(c.Baseline) || math.IsNaN(c.Candidate) {
 		return "-"
 	}
@@ -411,6 +414,9 @@ func (m *Model) changeBar(c data.Check, w int) string {
 		return txt
 	}
 	rel := (c.Candidate - c.Baseline) / math.Abs(c.Baseline)
+	if math.IsNaN(c.Baseline) {
+		rel = c.Candidate / c.Threshold // how much of the guardrail is used
+	}
 	n := min(int(math.Abs(rel)*10+0.5), max(w-len(txt)-1, 0))
 	bar := strings.Repeat("▮", n)
 	st := s.StateStyle(c.Verdict)

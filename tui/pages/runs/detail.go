@@ -274,6 +274,10 @@ func (d *detail) view() string {
 		st := s.StateStyle(a.Status)
 		cells := []string{a.Status, a.Serial, a.Model + " " + a.OSVersion, a.Test, strings.ReplaceAll(msg, "\n", " "), art}
 		att = append(att, components.Row(attemptCols, widths, cells, []*lipgloss.Style{&st}))
+		if widths[5] == 0 && art != "" && len(att) <= rest {
+			// Narrow terminal: the artifacts column is hidden, so the path gets its own line.
+			att = append(att, s.Dim.Render("        ↳ "+art))
+		}
 	}
 	if len(failures) == 0 {
 		att = append(att, s.OK.Render("no failed attempts here"))
