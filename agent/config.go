@@ -30,7 +30,7 @@ type Config struct {
 
 	LeaseTTL          time.Duration `yaml:"lease_ttl"`          // default 30s
 	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"` // default TTL/3
-	PollInterval      time.Duration `yaml:"poll_interval"`      // idle re-claim; default 2s (NOTIFY wakes sooner)
+	PollInterval      time.Duration `yaml:"poll_interval"`      // idle re-claim; default 10s (NOTIFY fleetlens_work wakes sooner)
 	HealthInterval    time.Duration `yaml:"health_interval"`    // re-check of unhealthy devices; default 10s
 	Health            HealthConfig  `yaml:"health"`
 }
@@ -50,7 +50,7 @@ func (c Config) WithDefaults() Config {
 		c.HeartbeatInterval = c.LeaseTTL / 3
 	}
 	if c.PollInterval <= 0 {
-		c.PollInterval = 2 * time.Second
+		c.PollInterval = 10 * time.Second
 	}
 	if c.HealthInterval <= 0 {
 		c.HealthInterval = 10 * time.Second
