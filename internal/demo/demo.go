@@ -150,8 +150,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res != nil {
 		res.Steps = d.p.steps
 	}
-	if err == nil && uerr != nil {
-		err = uerr
+	if uerr != nil {
+		// Reported, not fatal: the story's outcome stands; what did not stop is named.
+		fmt.Fprintln(cfg.Out, "warning: "+uerr.Error())
 	}
 	if err != nil && ctx.Err() != nil {
 		err = fmt.Errorf("interrupted; everything the demo started is stopped: %w", err)
