@@ -358,7 +358,6 @@ func (s *session) run(ctx context.Context) (out sessionResult) {
 
 	client := &http.Client{Transport: sdk.WrapTransport(&http.Transport{MaxIdleConnsPerHost: 2}), Timeout: 90 * time.Second}
 	defer client.CloseIdleConnections()
-	extra := s.extraDelay(tier)
 	crashAt := -1
 	if s.crashes() {
 		crashAt = s.rng.IntN(max(s.cfg.RequestsPerSession, 1))
@@ -375,7 +374,7 @@ func (s *session) run(ctx context.Context) (out sessionResult) {
 		}
 		method, path := s.nextRequest(r, sdk)
 		out.requests++
-		if err := do(ctx, client, method, s.base+path, extra); err != nil {
+		if err := do(ctx, client, method, s.base+path, s.extraDelay(tier, sdk)); err != nil {
 			out.errors++
 		}
 	}
@@ -401,12 +400,19 @@ func (s *session) appStart(tier device.Tier) (vitals.StartType, time.Duration) {
 	return t, time.Duration(ms) * time.Millisecond
 }
 
-// extraDelay is the seeded TTFB regression: pct of the profile's measured TTFB (else its
-// nominal one: both link delays plus server think time), for low-tier devices on 3g.
-func (s *session) extraDelay(tier device.Tier) int {
+// extraDelay is the seeded TTFB regression for low-tier devices on 3g: pct of the TTFB
+// the request would have without it. That TTFB is read from the session's own SDK
+// estimate, which already includes earlier regressed requests, hence pct/(100+pct) of it
+// (the fixed point of est = base + extra is est = base*(1+pct)); before the first sample
+// it is the profile's measured TTFB (else its nominal one: both link delays plus think
+// time). Reading the live estimate keeps the regression at pct% on a loaded machine too.
+func (s *session) extraDelay(tier device.Tier, sdk *sdkhooks.SDK) int {
 	pct := s.cfg.Regression.TTFB3GLowPct
 	if pct == 0 || tier != device.TierLow || !strings.HasPrefix(s.nw.Profile, "3g") {
 		return 0
+	}
+	if _, est := sdk.Network(); est.RTT > 0 {
+		return int(est.RTT.Milliseconds()) * pct / (100 + pct)
 	}
 	base := int(s.ttfb / time.Millisecond)
 	if base <= 0 {
