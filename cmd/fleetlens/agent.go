@@ -6,23 +6,27 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/fleetlens/fleetlens/agent"
+	"github.com/fleetlens/fleetlens/devicefarm/driver"
 	"github.com/fleetlens/fleetlens/devicefarm/driver/android"
+	"github.com/fleetlens/fleetlens/devicefarm/driver/ios"
 	"github.com/fleetlens/fleetlens/internal/pg"
 )
 
 func newAgentCmd() *cobra.Command {
-	var cfgPath, hostID, artifacts, metrics, adbAddr string
+	var cfgPath, hostID, artifacts, metrics, adbAddr, platform, usbmux string
 	var ttl time.Duration
 	cmd := &cobra.Command{
 		Use:   "agent [--config FILE]",
 		Short: "Per-host device daemon: discovers devices and runs farm work",
-		Long: `agent discovers this host's Android devices through the adb server, keeps their state and
+		Long: `agent discovers this host's Android devices through the adb server (or iOS devices through
+usbmuxd with --platform ios), keeps their state and
 health in PostgreSQL and runs farm work on every healthy device: it claims work items,
 holds their leases with heartbeats, and records every attempt. Run one per device host;
 any number of hosts share one database. Stop it with Ctrl-C: held work is released.`,
@@ -59,7 +63,19 @@ any number of hosts share one database. Stop it with Ctrl-C: held work is releas
 				return withExitCode(2, err)
 			}
 			defer pool.Close()
-			drv, err := android.New(ctx, android.Config{ServerAddr: adbAddr})
+			var drv driver.Driver
+			switch platform {
+			case "android":
+				drv, err = android.New(ctx, android.Config{ServerAddr: adbAddr})
+			case "ios":
+				addr := usbmux
+				if addr != "" && !strings.Contains(addr, "://") && !strings.Contains(addr, ":") {
+					addr = "UNIX://" + addr
+				}
+				drv, err = ios.New(ios.Config{SocketAddress: addr})
+			default:
+				err = fmt.Errorf("--platform %q: want android or ios", platform)
+			}
 			if err != nil {
 				return withExitCode(2, err)
 			}
@@ -86,5 +102,7 @@ any number of hosts share one database. Stop it with Ctrl-C: held work is releas
 	f.StringVar(&metrics, "metrics", "", "serve Prometheus /metrics on this address")
 	f.StringVar(&adbAddr, "adb", "", "adb server address (default as adb: ADB_SERVER_SOCKET, ANDROID_ADB_SERVER_PORT, 127.0.0.1:5037)")
 	f.DurationVar(&ttl, "lease-ttl", 0, "work lease TTL (default 30s)")
+	f.StringVar(&platform, "platform", "android", "device platform this agent drives: android or ios")
+	f.StringVar(&usbmux, "usbmux", "", "iOS: usbmuxd socket path (default as go-ios finds it, USBMUXD_SOCKET_ADDRESS)")
 	return cmd
 }
