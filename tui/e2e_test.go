@@ -1,7 +1,9 @@
 package tui_test
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -95,7 +97,11 @@ func TestTmuxSession(t *testing.T) {
 	b := make([]byte, 6)
 	rand.Read(b)
 	s := &tmuxSession{t: t, socket: "fltui-" + hex.EncodeToString(b)}
-	t.Cleanup(func() { _ = exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	t.Cleanup(func() {
+		_ = exec.Command("tmux", "-L", s.socket, "kill-server").Run()
+		// tmux leaves the socket file behind when the last session exits on its own.
+		_ = os.Remove(filepath.Join(cmp.Or(os.Getenv("TMUX_TMPDIR"), "/tmp"), fmt.Sprintf("tmux-%d", os.Getuid()), s.socket))
+	})
 	s.tmux("-f", "/dev/null", "new-session", "-d", "-s", "e2e", "-x", "120", "-y", "35",
 		"env", "TERM=xterm-256color", "FLEETLENS_HOME="+dir, bin, "--db", dsn, "tui",
 		"--suites", suites, "--export-dir", dir, "--log-file", logFile)
