@@ -3,9 +3,9 @@ package tui_test
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
