@@ -122,6 +122,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		defer f.Close()
 		cfg.Log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		// Components that log through the default logger (the collector) go there too.
+		prev := slog.Default()
+		slog.SetDefault(cfg.Log)
+		defer slog.SetDefault(prev)
 	}
 	if cfg.OutDir == "" {
 		cfg.OutDir = "."

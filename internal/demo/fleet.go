@@ -65,7 +65,8 @@ func (d *run) startAndroid(ctx context.Context) (string, error) {
 			e.hostB[dev.Addr()] = true
 		}
 	}
-	if err := parallel(ctx, len(devs), 8, func(ctx context.Context, i int) error {
+	// Four at a time: adb 29's fdevent loop has crashed under many racing host:connects.
+	if err := parallel(ctx, len(devs), 4, func(ctx context.Context, i int) error {
 		drv := e.androidA
 		if i%2 == 1 {
 			drv = e.androidB

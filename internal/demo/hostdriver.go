@@ -18,8 +18,28 @@ import (
 type hostDriver struct {
 	parts []hostPart
 
-	mu   sync.Mutex
-	info map[string]driver.Device // full Info of ready devices, by serial
+	mu    sync.Mutex
+	info  map[string]driver.Device // full Info of ready devices, by serial
+	locks map[string]*sync.Mutex   // one short call at a time per device
+}
+
+// lock serialises the short calls on one device. The simulated phone (devicefarm/sim/adbd)
+// can deadlock when a new service is opened while dumpsys is still writing its answer, and
+// a device host has no reason to overlap health checks, installs and log reads on one phone.
+// RunTests does not take it: its callbacks read logs and crash reports while it runs.
+func (h *hostDriver) lock(serial string) func() {
+	h.mu.Lock()
+	if h.locks == nil {
+		h.locks = map[string]*sync.Mutex{}
+	}
+	l := h.locks[serial]
+	if l == nil {
+		l = &sync.Mutex{}
+		h.locks[serial] = l
+	}
+	h.mu.Unlock()
+	l.Lock()
+	return l.Unlock
 }
 
 type hostPart struct {
@@ -105,7 +125,10 @@ func (h *hostDriver) complete(ctx context.Context, drv driver.Driver, d driver.D
 		ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
 		var err error
-		if full, err = drv.Info(ictx, d.Serial); err != nil {
+		unlock := h.lock(d.Serial)
+		full, err = drv.Info(ictx, d.Serial)
+		unlock()
+		if err != nil {
 			return d
 		}
 		h.mu.Lock()
@@ -124,6 +147,7 @@ func (h *hostDriver) Info(ctx context.Context, serial string) (driver.Device, er
 	if err != nil {
 		return driver.Device{}, err
 	}
+	defer h.lock(serial)()
 	return d.Info(ctx, serial)
 }
 
@@ -132,6 +156,7 @@ func (h *hostDriver) Health(ctx context.Context, serial string) (driver.Health, 
 	if err != nil {
 		return driver.Health{}, err
 	}
+	defer h.lock(serial)()
 	return d.Health(ctx, serial)
 }
 
@@ -140,6 +165,7 @@ func (h *hostDriver) Install(ctx context.Context, serial, path string) (driver.A
 	if err != nil {
 		return driver.App{}, err
 	}
+	defer h.lock(serial)()
 	return d.Install(ctx, serial, path)
 }
 
@@ -148,6 +174,7 @@ func (h *hostDriver) Uninstall(ctx context.Context, serial, appID string) error 
 	if err != nil {
 		return err
 	}
+	defer h.lock(serial)()
 	return d.Uninstall(ctx, serial, appID)
 }
 
@@ -164,6 +191,7 @@ func (h *hostDriver) Logs(ctx context.Context, serial string, since time.Time) (
 	if err != nil {
 		return "", err
 	}
+	defer h.lock(serial)()
 	return d.Logs(ctx, serial, since)
 }
 
@@ -172,6 +200,7 @@ func (h *hostDriver) Crashes(ctx context.Context, serial, appID string, since ti
 	if err != nil {
 		return nil, err
 	}
+	defer h.lock(serial)()
 	return d.Crashes(ctx, serial, appID, since)
 }
 
@@ -180,6 +209,7 @@ func (h *hostDriver) Screenshot(ctx context.Context, serial string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
+	defer h.lock(serial)()
 	return d.Screenshot(ctx, serial)
 }
 
@@ -188,5 +218,6 @@ func (h *hostDriver) ApplyNetworkProfile(ctx context.Context, serial, hostProxyA
 	if err != nil {
 		return nil, err
 	}
+	defer h.lock(serial)()
 	return d.ApplyNetworkProfile(ctx, serial, hostProxyAddr)
 }
