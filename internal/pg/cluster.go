@@ -268,10 +268,8 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
-		return fmt.Errorf("port %d on 127.0.0.1 is in use by another program: stop it, or run `fleetlens db start --port 0` to move the cluster to a free port", port)
-	} else {
-		l.Close()
+	if err := waitPortFree(ctx, port, 5*time.Second); err != nil {
+		return err
 	}
 	var lastErr error
 	// A postmaster killed with -9 leaves backends that hold its shared memory for a moment;
@@ -371,6 +369,27 @@ func (c *Cluster) Status(ctx context.Context) Status {
 	st.Running = true
 	st.Detail = fmt.Sprintf("running: pid %d, 127.0.0.1:%d, data %s", st.PID, st.Port, c.dataDir())
 	return st
+}
+
+// waitPortFree waits briefly for port to be free: a postmaster killed a moment ago may still
+// be exiting with its listening socket open, and that is not "another program".
+func waitPortFree(ctx context.Context, port int, patience time.Duration) error {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(patience)
+	for {
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			return l.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("port %d on 127.0.0.1 is in use by another program: stop it, or run `fleetlens db start --port 0` to move the cluster to a free port", port)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // postmasterAlive tells whether pid is a live postgres process. A killed postmaster whose

@@ -54,13 +54,15 @@ func TestClusterStatusTellsTheTruthAfterKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for c.Status(ctx).Running {
+	// Wait for the pid file to be seen as stale: right after the signal the process may still
+	// be exiting ("alive but not accepting connections").
+	for !c.Status(ctx).Stale {
 		if time.Now().After(deadline) {
 			t.Fatal("status still says running 10s after kill -9 of the postmaster")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if st := c.Status(ctx); !st.Stale || !strings.Contains(st.Detail, "db start") {
+	if st := c.Status(ctx); st.Running || !strings.Contains(st.Detail, "db start") {
 		t.Fatalf("status after kill -9 = %+v, want stale pid file and advice", st)
 	}
 	if err := c.Start(ctx); err != nil {
