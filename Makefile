@@ -5,11 +5,16 @@ BIN       := bin/fleetlens
 GOTESTFLAGS ?=
 TEST_TIMEOUT ?= 15m
 # Fuzz targets run briefly in `make test`: "package:FuzzName" pairs.
-FUZZ_TARGETS ?=
-FUZZ_TIME ?= 10s
+FUZZ_TARGETS ?= \
+	./collector/enrich:FuzzDecodeEnrichTraces \
+	./collector/enrich:FuzzDecodeEnrichLogs \
+	./devicefarm/driver/android:FuzzInstrParser \
+	./devicefarm/driver/android:FuzzParseAXMLManifest \
+	./devicefarm/driver/ios:FuzzParseCrash
+FUZZ_TIME ?= 5s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build demo test test-go test-sdk fuzz bench lint deps clean
+.PHONY: all build demo test test-go test-sdk fuzz bench lint deps clean sdk-aar sdk-xcframework
 
 all: build
 
@@ -51,5 +56,14 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) run $(STATICCHECK) ./...
 
+## sdk-aar / sdk-xcframework: the gomobile-bound SDK for Android / iOS apps. Needs the mobile
+## toolchains (Android NDK, Xcode) and gomobile: `go install golang.org/x/mobile/cmd/gomobile@latest
+## && gomobile init`, and `go get golang.org/x/mobile/bind` in sdk-hooks. Not run in CI.
+sdk-aar:
+	cd sdk-hooks && gomobile bind -target=android -androidapi 24 -javapkg=io.fleetlens -o ../build/fleetlens-sdk.aar ./mobile
+
+sdk-xcframework:
+	cd sdk-hooks && gomobile bind -target=ios,iossimulator -o ../build/FleetlensSDK.xcframework ./mobile
+
 clean:
-	rm -rf bin
+	rm -rf bin build
