@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,12 +85,36 @@ func (d *run) startAndroid(ctx context.Context) (string, error) {
 			})
 		})
 	}
-	ready := 0
+	ready, lastTry := 0, time.Now()
 	if !waitUntil(ctx, 60*time.Second, func() bool {
 		ready = countReady(ctx, e.androidA, nil)
+		if ready < len(devs) && time.Since(lastTry) > 10*time.Second {
+			// adb 29 sometimes drops a host:connect made while it is busy: ask again for
+			// the phones it does not list.
+			lastTry = time.Now()
+			listed := listed(ctx, e.androidA)
+			for i, dev := range devs {
+				if !listed[dev.Addr()] {
+					drv := e.androidA
+					if i%2 == 1 {
+						drv = e.androidB
+					}
+					_ = drv.Connect(ctx, dev.Addr())
+				}
+			}
+		}
 		return ready >= len(devs)
 	}) {
-		return "", fmt.Errorf("only %d of %d simulated Android devices came up in the adb server at %s", ready, len(devs), e.adbAddr)
+		msg := fmt.Sprintf("only %d of %d simulated Android devices came up in the adb server at %s", ready, len(devs), e.adbAddr)
+		if _, err := adbserver.Version(ctx, e.adbAddr); err != nil {
+			msg += " (the adb server no longer answers: " + err.Error() + ")"
+		}
+		if e.adbLog != "" {
+			if b, err := os.ReadFile(e.adbLog); err == nil {
+				msg += "; adb server log:\n" + tailLines(string(b), 15)
+			}
+		}
+		return "", errors.New(msg)
 	}
 	return fmt.Sprintf("%d devices in `adb devices` of %s", ready, where), nil
 }
@@ -122,6 +147,7 @@ func (d *run) startADBServer(ctx context.Context) (string, error) {
 	}
 	d.st.push("adb server", func(context.Context) error { srv.Stop(); return nil })
 	e.adbAddr = srv.Addr
+	e.adbLog = filepath.Join(home, "adb-server.log")
 	return fmt.Sprintf("adb server started on port %d", srv.Port), nil
 }
 
@@ -225,6 +251,25 @@ func (d *run) startAgents(ctx context.Context) (string, error) {
 		b += fmt.Sprintf(" + %d iOS", len(e.iosOwned))
 	}
 	return b, nil
+}
+
+func listed(ctx context.Context, drv driver.Driver) map[string]bool {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	devs, _ := drv.List(lctx)
+	m := map[string]bool{}
+	for _, dv := range devs {
+		m[dv.Serial] = true
+	}
+	return m
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func countReady(ctx context.Context, drv driver.Driver, owns map[string]bool) int {

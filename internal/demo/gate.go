@@ -94,11 +94,20 @@ func (d *run) gate(ctx context.Context) (string, error) {
 // findings are the failing checks worth a line each on the terminal (the report has all).
 func findings(rep *gate.Report) []string {
 	var out []string
+	shown, more := 0, 0
 	for _, g := range rep.Guardrails {
-		if g.Status == gate.StatusFail {
-			out = append(out, fmt.Sprintf("guardrail %s on %s: %.2f%% > %.2f%% (%d of %d sessions)", g.Metric, g.Stratum,
-				100*g.Rate, 100*g.Threshold, g.Events, g.Sessions))
+		if g.Status != gate.StatusFail {
+			continue
 		}
+		if shown++; shown > 3 {
+			more++
+			continue
+		}
+		out = append(out, fmt.Sprintf("guardrail %s on %s: %.2f%% > %.2f%% (%d of %d sessions)", g.Metric, g.Stratum,
+			100*g.Rate, 100*g.Threshold, g.Events, g.Sessions))
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("... and %d more guardrails over their ceiling (see the report)", more))
 	}
 	n := 0
 	for i := range rep.Checks {

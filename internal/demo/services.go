@@ -24,7 +24,8 @@ type env struct {
 	token            string
 
 	adbAddr   string
-	sharedADB bool // the adb server was already running (not the demo's own)
+	sharedADB bool   // the adb server was already running (not the demo's own)
+	adbLog    string // the demo's own adb server's log
 	fleet     *adbd.Fleet
 	androidA  *android.Driver // host A's view of the adb server
 	androidB  *android.Driver // host B's
