@@ -47,6 +47,7 @@ func (d *run) gate(ctx context.Context) (string, error) {
 			return "", err
 		}
 		pol = p
+		d.p.note("--quick: the shipped policy with sample minimums for a small run (min_sessions 100, min_samples 30-100)")
 	}
 	// Every SDK queue was drained and acknowledged when the traffic step ended, so the
 	// minute in which it ended is complete; judge as at the close of that minute rather
