@@ -37,6 +37,9 @@ func TestGateCommand(t *testing.T) {
 	}
 	defer pool.Close()
 	gatetest.SeedStandard(t, pool)
+	if _, err := pool.Exec(ctx, `INSERT INTO releases (app_id, version) VALUES ($1, '0.9.0')`, gatetest.App); err != nil {
+		t.Fatal(err)
+	}
 	asOf := time.Now().Add(2 * time.Minute).UTC().Format(time.RFC3339)
 	dir := t.TempDir()
 	badPolicy := filepath.Join(dir, "policy.yaml")
@@ -56,6 +59,7 @@ func TestGateCommand(t *testing.T) {
 		{"still arriving", gateArgs("2.3.1", "2.1.0"), 3, "still arriving"},
 		{"unknown app", []string{"--db", dsn, "gate", "--app", "com.nope", "--candidate", "1", "--baseline", "2"}, 2, `unknown app "com.nope"`},
 		{"unknown release", gateArgs("9.9", "2.2.0"), 2, `no release "9.9"`},
+		{"baseline without data", gateArgs("2.3.0", "0.9.0"), 2, "baseline 0.9.0 of com.example.shop has no field data"},
 		{"equal releases", gateArgs("2.2.0", "2.2.0"), 2, "are both \"2.2.0\""},
 		{"policy error", gateArgs("2.3.0", "2.2.0", "--policy", badPolicy), 2, badPolicy + ":4: metrics.crash_rate.direction"},
 		{"missing flags", []string{"--db", dsn, "gate", "--app", gatetest.App}, 2, "missing --candidate, --baseline"},
