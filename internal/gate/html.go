@@ -42,6 +42,8 @@ summary{cursor:pointer;font-weight:600;margin:.5em 0}.note{background:#fff8c5;pa
 {{with .Bad}}{{template "checks" .}}
 <div class="charts">{{range .}}{{chart .}}{{end}}</div>
 {{else}}<p>None.</p>{{end}}
+{{with .Strata}}<details open><summary>Distributions per stratum of the failing metrics</summary>
+<div class="charts">{{range .}}{{chart .}}{{end}}</div></details>{{end}}
 <h2>Guardrails (Android vitals)</h2>
 {{if .Guardrails}}<table><tr><th>status</th><th>metric</th><th>stratum</th><th>rate</th><th>CI</th><th>threshold</th><th>events / sessions</th></tr>
 {{range .Guardrails}}<tr><td><span class="v {{.Status}}">{{.Status}}</span></td><td>{{title .Metric}}</td><td>{{.Stratum}}</td><td>{{pct .Rate}}</td><td>{{pct .Lo}}–{{pct .Hi}}</td><td>{{pct .Threshold}}</td><td>{{num .Events}} / {{num .Sessions}}</td></tr>
@@ -67,12 +69,25 @@ two-proportion z-test with Newcombe CIs; Poisson rate ratio; {{.MethodName}} ove
 type htmlView struct {
 	*Report
 	Bad, Passed, Skipped []Check
+	Strata               []Check // the passing strata of distribution metrics that fail somewhere
 	MethodName           string
 }
 
 func renderHTML(w io.Writer, r *Report) error {
-	return htmlTmpl.Execute(w, htmlView{Report: r, Bad: r.byStatus(StatusFail, StatusMarginal),
-		Passed: r.byStatus(StatusPass), Skipped: r.byStatus(StatusInsufficient), MethodName: methodName(r.Method.MultipleComparisons)})
+	v := htmlView{Report: r, Bad: r.byStatus(StatusFail, StatusMarginal),
+		Passed: r.byStatus(StatusPass), Skipped: r.byStatus(StatusInsufficient), MethodName: methodName(r.Method.MultipleComparisons)}
+	bad := map[string]bool{}
+	for _, c := range v.Bad {
+		if c.Kind == Distribution {
+			bad[c.Metric] = true
+		}
+	}
+	for _, c := range v.Passed {
+		if bad[c.Metric] {
+			v.Strata = append(v.Strata, c)
+		}
+	}
+	return htmlTmpl.Execute(w, v)
 }
 
 const (
