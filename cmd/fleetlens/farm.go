@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/fleetlens/fleetlens/devicefarm/farmrun"
 	"github.com/fleetlens/fleetlens/devicefarm/results"
 	"github.com/fleetlens/fleetlens/devicefarm/schedule"
-	"github.com/fleetlens/fleetlens/devicefarm/suite"
 	"github.com/fleetlens/fleetlens/internal/pg"
 )
 
@@ -32,9 +30,9 @@ shows the fleet and results.
 Exit codes of 'farm run --wait': 0 every test passed (flaky tests that passed on retry
 count as passed), 1 test failures, 2 usage or infrastructure error.`,
 		Example: "  fleetlens farm run suite.yaml --app app.apk --test-app app-test.apk --release 2.3.0 --wait\n" +
-			"  fleetlens farm devices\n  fleetlens farm runs\n  fleetlens farm show 42 --junit out.xml",
+			"  fleetlens farm devices\n  fleetlens farm runs\n  fleetlens farm show 42 --junit out.xml\n  fleetlens farm cancel 42",
 	}
-	cmd.AddCommand(newFarmRunCmd(), newFarmDevicesCmd(), newFarmRunsCmd(), newFarmShowCmd())
+	cmd.AddCommand(newFarmRunCmd(), newFarmDevicesCmd(), newFarmRunsCmd(), newFarmShowCmd(), newFarmCancelCmd())
 	return cmd
 }
 
@@ -70,111 +68,31 @@ func farmRun(ctx context.Context, out io.Writer, suitePath string, o farmRunOpts
 	if o.app == "" || o.release == "" {
 		return withExitCode(2, errors.New("farm run: --app FILE and --release V are required"))
 	}
-	s, source, err := suite.Load(suitePath)
+	// The files are checked before the database is opened (and the managed cluster started).
+	l, err := farmrun.Load(farmrun.Options{SuitePath: suitePath, AppPath: o.app, TestAppPath: o.testApp,
+		Release: o.release, Baseline: o.baseline})
 	if err != nil {
 		return withExitCode(2, err)
-	}
-	app, appInfo, err := readApp(o.app)
-	if err != nil {
-		return withExitCode(2, err)
-	}
-	var testApp *schedule.Blob
-	var testInfo suite.APKInfo
-	if o.testApp != "" {
-		if testApp, testInfo, err = readApp(o.testApp); err != nil {
-			return withExitCode(2, err)
-		}
-	}
-	appID := firstNonEmpty(s.App.ID, appInfo.Package, testInfo.TargetPackage)
-	if appID == "" {
-		return withExitCode(2, fmt.Errorf("%s: app.id: the app's package name is needed (the APK does not say)", suitePath))
-	}
-	testID := firstNonEmpty(s.App.TestID, testInfo.Package)
-	if o.testApp != "" && testID == "" {
-		return withExitCode(2, fmt.Errorf("%s: app.test_id: the test package name is needed (the test APK does not say)", suitePath))
-	}
-	tests := s.SelectTests(testInfo.Tests)
-	if len(tests) == 0 {
-		return withExitCode(2, fmt.Errorf("%s: tests: no test selected (the test app lists %d; check tests.include/exclude or tests.list)",
-			suitePath, len(testInfo.Tests)))
 	}
 	pool, err := pg.Open(ctx, global.db)
 	if err != nil {
 		return withExitCode(2, err)
 	}
 	defer pool.Close()
-	devs, err := results.ListDevices(ctx, pool)
+	spec, err := l.Resolve(ctx, pool)
 	if err != nil {
 		return withExitCode(2, err)
 	}
-	var cands []suite.Device
-	for _, d := range devs {
-		cands = append(cands, suite.Device{Serial: d.Serial, Platform: d.Platform, Manufacturer: d.Manufacturer, Model: d.Model,
-			OSVersion: d.OSVersion, Tier: d.Tier, State: d.State, APILevel: d.APILevel, Labels: d.Labels})
-	}
-	sel := s.Select(cands)
-	if len(sel) == 0 {
-		return withExitCode(2, fmt.Errorf("%s: devices: the selection matches none of the %d known devices; nothing was queued (see 'fleetlens farm devices')",
-			suitePath, len(devs)))
-	}
-	spec := schedule.RunSpec{SuiteName: s.Name, SuitePath: suitePath, SuiteSource: string(source), SuiteSpec: s,
-		AppID: appID, Release: o.release, Baseline: firstNonEmpty(o.baseline, s.Baseline), Platform: s.Platform,
-		App: app, TestApp: testApp, TestAppID: testID, Runner: firstNonEmpty(s.App.Runner, testInfo.Runner),
-		Matrix: s.Matrix, TestTimeout: time.Duration(s.Timeouts.Test), RunTimeout: time.Duration(s.Timeouts.Run),
-		MaxRetries: s.Retry.PerTestRetries(), RetryBudget: s.Retry.PerRun, InfraMax: s.Retry.Infra,
-		Preventive: schedule.Preventive{Target: s.Retry.Preventive.Target, MaxCopies: max(s.Retry.Preventive.MaxCopies, 3)},
-		Priority:   s.Sharing.Priority, Weight: s.Sharing.Weight, Reserve: s.Sharing.Reserve,
-		Config: map[string]any{"upstream": s.Network.Upstream, "screenshots": s.Artifacts.Screenshots,
-			"logs": s.Artifacts.Logs, "crashes": s.Artifacts.Crashes}}
-	for _, d := range sel {
-		spec.Devices = append(spec.Devices, schedule.DeviceRef{Serial: d.Serial, Group: d.GroupKey()})
-	}
-	only := map[schedule.TestKey]bool{}
-	for _, t := range tests {
-		k := schedule.TestKey{Class: t.Class, Method: t.Method}
-		spec.Tests = append(spec.Tests, k)
-		if s.Profiled(t) {
-			only[k] = true
-		}
-	}
-	if s.Network.UnshapedToo() {
-		spec.Profiles = append(spec.Profiles, "")
-	}
-	spec.Profiles = append(spec.Profiles, s.Network.Profiles...)
-	spec.Profiled = only
 	enq, err := schedule.Enqueue(ctx, pool, spec)
 	if err != nil {
 		return withExitCode(2, fmt.Errorf("farm run: %w", err))
 	}
 	fmt.Fprintf(out, "run %d queued: %d tests (%d preventive copies) in %d work items on %d devices; expected %v of device time\n",
-		enq.RunID, enq.Tests, enq.Preventive, enq.Items, len(sel), enq.Expected.Round(time.Second))
+		enq.RunID, enq.Tests, enq.Preventive, enq.Items, len(spec.Devices), enq.Expected.Round(time.Second))
 	if !o.wait {
 		return nil
 	}
 	return farmWait(ctx, out, pool, enq.RunID, spec.Baseline, o)
-}
-
-func readApp(path string) (*schedule.Blob, suite.APKInfo, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, suite.APKInfo{}, fmt.Errorf("read app: %w", err)
-	}
-	var info suite.APKInfo
-	if strings.HasSuffix(strings.ToLower(path), ".apk") {
-		if info, err = suite.ReadAPK(path); err != nil {
-			return nil, info, err
-		}
-	}
-	return &schedule.Blob{Name: filepath.Base(path), Data: data}, info, nil
-}
-
-func firstNonEmpty(v ...string) string {
-	for _, s := range v {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // farmWait follows the run (NOTIFY fleetlens_runs wakes it; a 1 s poll covers a database
@@ -391,5 +309,40 @@ func newFarmShowCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&junit, "junit", "", "also write JUnit XML here")
 	cmd.Flags().StringVar(&baseline, "baseline", "", "baseline release for new failures (default: the run's)")
+	return cmd
+}
+
+func newFarmCancelCmd() *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "cancel RUN",
+		Short: "Cancel a queued or running run (its queued work is dropped, agents stop its tests)",
+		Long: `cancel ends a queued or running run as 'cancelled': work not yet started is dropped, agents
+running its tests lose their leases and stop, unfinished tests are marked skipped, and the
+devices go back to other runs. Results already recorded are kept.`,
+		Example: "  fleetlens farm cancel 42\n  fleetlens farm cancel 42 --reason \"wrong build uploaded\"",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return withExitCode(2, fmt.Errorf("farm cancel: %q is not a run id", args[0]))
+			}
+			pool, err := pg.Open(cmd.Context(), global.db)
+			if err != nil {
+				return withExitCode(2, err)
+			}
+			defer pool.Close()
+			err = schedule.Cancel(cmd.Context(), pool, id, reason)
+			if errors.Is(err, schedule.ErrNoRun) {
+				return withExitCode(2, fmt.Errorf("farm cancel: no run %d (see 'fleetlens farm runs')", id))
+			}
+			if err != nil {
+				return withExitCode(2, fmt.Errorf("farm cancel: %w", err))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "run %d cancelled\n", id)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "cancelled with fleetlens farm cancel", "why (shown on the run and its skipped tests)")
 	return cmd
 }

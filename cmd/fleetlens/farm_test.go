@@ -103,6 +103,8 @@ func TestFarmCommands(t *testing.T) {
 	write("broken-test.apk", adbd.Manifest{Package: "com.example.shop.test", Instrumentation: &adbd.Instrumentation{
 		TargetPackage: "com.example.shop", Tests: append(specs, adbd.TestSpec{Class: "com.example.shop.PayTest", Method: "pays",
 			Behaviours: []adbd.Behaviour{{Outcome: adbd.OutcomeFail, Message: "expected 200 but was 500"}}})}})
+	write("long-test.apk", adbd.Manifest{Package: "com.example.shop.test", Instrumentation: &adbd.Instrumentation{
+		TargetPackage: "com.example.shop", Tests: []adbd.TestSpec{{Class: "com.example.shop.SoakTest", Method: "soaks", DurationMS: 600_000}}}})
 	files := map[string]string{
 		"suite.yaml":   "name: cli\nretry:\n  per_test: 1\n",
 		"nomatch.yaml": "name: cli\ndevices:\n  manufacturers: [Nokia]\n",
@@ -142,6 +144,55 @@ func TestFarmCommands(t *testing.T) {
 			}
 		}
 	}
+	// Cancel a run while an agent is in the middle of its one 30 s test (at the sim's time
+	// scale): the agent loses the lease and stops, the device is free again.
+	if out, code := farmCLI(t, env, dir, run("suite.yaml", "long-test.apk", "1.3")...); code != 0 || !strings.Contains(out, "run 3 queued: 1 tests") {
+		t.Fatalf("long run: exit %d\n%s", code, out)
+	}
+	waitOut := func(what string, ok func() (string, bool)) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			out, done := ok()
+			if done {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s:\n%s\nagent:\n%s", what, out, agentOut.String())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitOut("run 3 never ran on a device", func() (string, bool) {
+		out, _ := farmCLI(t, env, dir, "farm", "show", "3")
+		return out, strings.Contains(out, "[running] 0/1 done") && strings.Contains(out, "devices busy 1")
+	})
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"cancel", []string{"farm", "cancel", "3", "--reason", "wrong build"}, 0, "run 3 cancelled"},
+		{"show cancelled", []string{"farm", "show", "3"}, 2, "run 3 ended in cancelled: wrong build"},
+		{"cancel again", []string{"farm", "cancel", "3"}, 2, "farm cancel: run 3 is already cancelled"},
+		{"cancel unknown", []string{"farm", "cancel", "42"}, 2, "farm cancel: no run 42"},
+		{"cancel not a number", []string{"farm", "cancel", "three"}, 2, `"three" is not a run id`},
+	} {
+		out, code := farmCLI(t, env, dir, tc.args...)
+		if code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, want %d with %q:\n%s", tc.name, code, tc.code, tc.want, out)
+		}
+	}
+	waitOut("the agent did not abandon the cancelled run's test", func() (string, bool) {
+		out := agentOut.String()
+		return out, strings.Contains(out, "lease lost; abandoning work item")
+	})
+	waitOut("the devices are not all idle after the cancel", func() (string, bool) {
+		out, _ := farmCLI(t, env, dir, "farm", "devices")
+		return out, strings.Count(out, " idle ") == 3
+	})
+
 	data, err := os.ReadFile(filepath.Join(dir, "bad.xml"))
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@
 -- leases by heartbeat (farm_heartbeat), report each test with farm_record() and finish with
 -- farm_complete() / farm_release(). Any caller of farm_claim() first reaps expired leases, so
 -- work held by a dead agent returns to the queue within the lease TTL.
+-- farm_cancel() ends a queued or running run on request (schedule.Cancel).
 --
 -- Stable contract for readers (TUI, gate, dashboards): names below change only additively.
 --
@@ -476,6 +477,40 @@ BEGIN
     RETURN true;
 END $$;
 
+-- farm_end_run stops an unfinished run before its queue drained (run timeout, cancel): its
+-- queued and leased work is cancelled, so agents holding a lease see it lost on their next
+-- record or heartbeat and no claim hands out more of it; unfinished tests get p_test_status;
+-- the devices it held go idle and its reservations end. The run's state change notifies
+-- fleetlens_runs (farm_notify_run). Callers hold the run's row lock.
+CREATE FUNCTION farm_end_run(p_run bigint, p_state text, p_reason text, p_test_status text, p_test_message text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE farm_work_items SET state = 'cancelled', finished_at = now()
+     WHERE run_id = p_run AND state IN ('queued', 'leased');
+    UPDATE farm_run_tests SET status = p_test_status, outstanding = 0, message = p_test_message, updated_at = now()
+     WHERE run_id = p_run AND status IN ('pending', 'running');
+    UPDATE farm_runs SET state = p_state, state_reason = p_reason, finished_at = now() WHERE id = p_run;
+    UPDATE devices SET state = 'idle', current_run = NULL WHERE current_run = p_run AND state = 'busy';
+    DELETE FROM farm_reservations WHERE run_id = p_run;
+END $$;
+
+-- farm_cancel cancels a queued or running run (fleetlens farm cancel, the TUI) and returns
+-- the state the run had: NULL for no such run, a final state for a run that had already
+-- ended (then nothing changes). Unfinished tests end 'skipped' with the reason as message.
+CREATE FUNCTION farm_cancel(p_run bigint, p_reason text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v text;
+BEGIN
+    -- Lock the run's open work items before the run, the order agents take them in
+    -- (farm_record: item, then run), so a cancel racing a report waits instead of deadlocking.
+    PERFORM 1 FROM farm_work_items WHERE run_id = p_run AND state IN ('queued', 'leased') ORDER BY id FOR UPDATE;
+    SELECT state INTO v FROM farm_runs WHERE id = p_run FOR UPDATE;
+    IF v IN ('queued', 'running') THEN
+        PERFORM farm_end_run(p_run, 'cancelled', p_reason, 'skipped', p_reason);
+    END IF;
+    RETURN v;
+END $$;
+
 -- farm_reap returns expired leases to the queue, times out runs past their deadline and
 -- settles runs whose queue drained. Every claim calls it, so no scheduler process is needed.
 CREATE FUNCTION farm_reap_leases() RETURNS int LANGUAGE plpgsql AS $$
@@ -502,12 +537,7 @@ BEGIN
        AND h.last_seen < now() - 2 * h.lease_ttl_ms * interval '1 millisecond';
     FOR rid IN SELECT id FROM farm_runs WHERE state IN ('queued', 'running') AND deadline < now()
                 FOR UPDATE SKIP LOCKED LOOP
-        UPDATE farm_work_items SET state = 'cancelled', finished_at = now()
-         WHERE run_id = rid AND state IN ('queued', 'leased');
-        UPDATE farm_run_tests SET status = 'error', outstanding = 0, message = 'run timed out before the test finished'
-         WHERE run_id = rid AND status IN ('pending', 'running');
-        UPDATE farm_runs SET state = 'error', state_reason = 'run timeout', finished_at = now() WHERE id = rid;
-        UPDATE devices SET state = 'idle', current_run = NULL WHERE current_run = rid AND state = 'busy';
+        PERFORM farm_end_run(rid, 'error', 'run timeout', 'error', 'run timed out before the test finished');
     END LOOP;
     FOR rid IN SELECT r.id FROM farm_runs r WHERE r.state IN ('queued', 'running')
                  AND NOT EXISTS (SELECT 1 FROM farm_work_items q WHERE q.run_id = r.id AND q.state = 'queued')
@@ -699,7 +729,7 @@ END $$;
 ---- create above / drop below ----
 
 DROP FUNCTION IF EXISTS farm_claim, farm_record, farm_complete, farm_release, farm_reap, farm_reap_leases,
-    farm_heartbeat, farm_finish_test, farm_finish_run, farm_check_device;
+    farm_cancel, farm_end_run, farm_heartbeat, farm_finish_test, farm_finish_run, farm_check_device;
 DROP VIEW farm_compat;
 DROP VIEW farm_run_progress;
 DROP TABLE farm_reaper, farm_reservations, farm_test_history, farm_device_health, farm_attempts,
