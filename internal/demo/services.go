@@ -112,6 +112,9 @@ func (d *run) startCollector(ctx context.Context) (string, error) {
 	}
 	e.col = col
 	d.st.push("collector", col.Shutdown)
+	if err := resetDemoApp(ctx, e.pool, AppID); err != nil {
+		return "", err
+	}
 	if _, err := e.pool.Exec(ctx, `INSERT INTO apps (id, name) VALUES ($1, 'Example Shop (demo)') ON CONFLICT (id) DO NOTHING`, AppID); err != nil {
 		return "", fmt.Errorf("create app %s: %w", AppID, err)
 	}
@@ -137,4 +140,25 @@ func waitUntil(ctx context.Context, timeout time.Duration, cond func() bool) boo
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// resetDemoApp removes what an earlier demo stored for the demo's own app, so every demo
+// judges exactly the traffic and runs it produced (a rerun in the same FLEETLENS_HOME would
+// otherwise pile sessions up). Farm and gate child rows go with their parents (ON DELETE
+// CASCADE); other apps' data is untouched.
+func resetDemoApp(ctx context.Context, pool *pgxpool.Pool, app string) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("reset earlier demo data: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	for _, table := range []string{"spans", "events", "span_rollups", "event_rollups", "resources", "farm_test_history", "farm_runs", "gate_verdicts"} {
+		if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE app_id = $1", app); err != nil {
+			return fmt.Errorf("reset earlier demo data in %s: %w", table, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM apps WHERE id = $1", app); err != nil {
+		return fmt.Errorf("reset earlier demo app: %w", err)
+	}
+	return tx.Commit(ctx)
 }
