@@ -134,15 +134,56 @@ func TestGateThroughCollector(t *testing.T) {
 				}
 			}
 		}
+		// A second suite on the other platform: only the iOS run shows the iPhone crash, so the
+		// gate must judge the latest run of each platform, not the latest run overall. The
+		// candidate also has a flaky Android test (failed, then passed on retry): flakiness,
+		// not a new failure.
+		for _, rel := range []string{"2.2.0", "2.3.1"} {
+			var run, test int64
+			if err := pool.QueryRow(ctx, `INSERT INTO farm_runs (suite_id, app_id, release, platform, name, state, finished_at)
+				VALUES ($1, $2, $3, 'ios', 'smoke-ios', 'passed', now() - interval '1 minute') RETURNING id`, suite, app, rel).Scan(&run); err != nil {
+				t.Fatal(err)
+			}
+			status := map[string]string{"2.2.0": "passed", "2.3.1": "failed"}[rel]
+			if err := pool.QueryRow(ctx, `INSERT INTO farm_run_tests (run_id, class, method, status)
+				VALUES ($1, 'ios.smoke', 'no_crash_reports', $2) RETURNING id`, run, status).Scan(&test); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := pool.Exec(ctx, `INSERT INTO farm_attempts (run_id, run_test_id, serial, model, os_version, status)
+				VALUES ($1, $2, 'ios-1', 'iPhone 13', '17.6', $3)`, run, test, status); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := pool.Exec(ctx, `
+			WITH t AS (UPDATE farm_run_tests SET status = 'flaky'
+			           WHERE method = 'search' AND run_id = (SELECT id FROM farm_runs WHERE release = '2.3.1' AND platform = 'android')
+			           RETURNING id, run_id)
+			INSERT INTO farm_attempts (run_id, run_test_id, serial, model, os_version, status)
+			SELECT run_id, id, 'dev-flaky', 'SM-A125F', '14', 'failed' FROM t`); err != nil {
+			t.Fatal(err)
+		}
 		r, err := run("2.3.1", "2.2.0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Verdict != gate.Fail || !strings.Contains(r.Summary, "Pixel 8") || len(r.Compat) != 2 {
+		if r.Verdict != gate.Fail || !strings.Contains(r.Summary, "Pixel 8") || len(r.Compat) != 3 {
 			t.Fatalf("verdict %s, compat %+v: %s", r.Verdict, r.Compat, r.Summary)
 		}
-		if c := r.Compat[0]; c.Model != "Pixel 8" || c.Status != gate.StatusFail || len(c.NewFailures) != 1 || c.NewFailures[0] != "ShopTest.checkout" {
-			t.Errorf("compat finding: %+v", c)
+		byModel := map[string]gate.CompatCheck{}
+		for _, c := range r.Compat {
+			byModel[c.Model] = c
+		}
+		if c := byModel["Pixel 8"]; c.Status != gate.StatusFail || len(c.NewFailures) != 1 || c.NewFailures[0] != "ShopTest.checkout" {
+			t.Errorf("Pixel 8 compat finding: %+v", c)
+		}
+		if c := byModel["iPhone 13"]; c.Status != gate.StatusFail || len(c.NewFailures) != 1 || c.NewFailures[0] != "ios.smoke.no_crash_reports" {
+			t.Errorf("iPhone 13 (the other platform's run) compat finding: %+v", c)
+		}
+		if c := byModel["SM-A125F"]; len(c.NewFailures) != 0 || c.FlakyRate == 0 {
+			t.Errorf("SM-A125F, where a test failed then passed: want flakiness and no new failure, got %+v", c)
+		}
+		if c := byModel["Pixel 8"]; c.FlakyRate != 0 {
+			t.Errorf("Pixel 8 never failed the flaky test but got flaky rate %v", c.FlakyRate)
 		}
 	})
 	t.Run("bad input", func(t *testing.T) {

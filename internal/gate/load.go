@@ -435,9 +435,13 @@ func (r *reservoir) add(rng *rand.Rand, x float64) {
 	}
 }
 
-// loadCompat reads the device farm's results of the release's latest finished run: per
-// (model, OS version) attempts passed / failed, crashes and ANRs seen, flaky tests, and the
-// names of failing tests. No farm tables or no run: nil.
+// loadCompat reads the device farm's results of the release's latest finished run of each
+// platform and suite name (a release is typically checked by one Android and one iOS suite): per (model, OS
+// version) attempts passed / failed, crashes and ANRs seen, flaky tests, and the names of
+// failing tests. A flaky test's failed attempts count as flakiness, not as failures, so a
+// test that failed once and then passed is never a "new failure"; it is flaky only in the
+// (model, OS) cells where it failed. No farm tables or no
+// run: nil.
 func loadCompat(ctx context.Context, tx pgx.Tx, app, rel string) ([]CompatCell, error) {
 	var exists bool
 	if err := tx.QueryRow(ctx, `SELECT to_regclass('farm_attempts') IS NOT NULL`).Scan(&exists); err != nil || !exists {
@@ -445,17 +449,18 @@ func loadCompat(ctx context.Context, tx pgx.Tx, app, rel string) ([]CompatCell, 
 	}
 	rows, _ := tx.Query(ctx, `
 WITH run AS (
-  SELECT id FROM farm_runs WHERE app_id = $1 AND release = $2 AND finished_at IS NOT NULL
-  ORDER BY finished_at DESC LIMIT 1)
+  SELECT DISTINCT ON (platform, name) id FROM farm_runs
+  WHERE app_id = $1 AND release = $2 AND finished_at IS NOT NULL AND state <> 'cancelled'
+  ORDER BY platform, name, finished_at DESC)
 SELECT a.model, a.os_version,
        count(*) FILTER (WHERE a.status = 'passed'),
-       count(*) FILTER (WHERE a.status IN ('failed', 'error')),
-       count(DISTINCT a.run_test_id) FILTER (WHERE t.status = 'flaky'),
+       count(*) FILTER (WHERE a.status IN ('failed', 'error') AND t.status <> 'flaky'),
+       count(DISTINCT a.run_test_id) FILTER (WHERE t.status = 'flaky' AND a.status IN ('failed', 'error')),
        count(*) FILTER (WHERE a.crash_kind = 'crash'),
        count(*) FILTER (WHERE a.crash_kind = 'anr'),
-       coalesce(array_agg(DISTINCT t.class || '.' || t.method) FILTER (WHERE a.status IN ('failed', 'error')), '{}')
+       coalesce(array_agg(DISTINCT t.class || '.' || t.method) FILTER (WHERE a.status IN ('failed', 'error') AND t.status <> 'flaky'), '{}')
 FROM farm_attempts a JOIN farm_run_tests t ON t.id = a.run_test_id
-WHERE a.run_id = (SELECT id FROM run) AND a.status <> 'infra'
+WHERE a.run_id IN (SELECT id FROM run) AND a.status <> 'infra'
 GROUP BY 1, 2 ORDER BY 1, 2`, app, rel)
 	cells, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (CompatCell, error) {
 		var c CompatCell
