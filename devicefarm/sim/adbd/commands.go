@@ -275,7 +275,19 @@ func (d *Device) pm(args []string, stdin io.Reader, out, errw io.Writer) int {
 	return 1
 }
 
+// settingsCmd and dumpsys render under d.mu into buffers and write only after unlocking:
+// a stream write waits for the host's OKAY, which the transport's read loop delivers, and
+// that loop takes d.mu when the host opens another stream (lookupService), so writing
+// under d.mu deadlocks the phone (one outstanding WRTE per direction).
 func (d *Device) settingsCmd(args []string, out, errw io.Writer) int {
+	var o, e bytes.Buffer
+	code := d.settingsLocked(args, &o, &e)
+	_, _ = out.Write(o.Bytes())
+	_, _ = errw.Write(e.Bytes())
+	return code
+}
+
+func (d *Device) settingsLocked(args []string, out, errw io.Writer) int {
 	if len(args) < 3 {
 		fmt.Fprintln(errw, "usage: settings [get|put|delete] NAMESPACE KEY [VALUE]")
 		return 1
@@ -312,6 +324,14 @@ func (d *Device) settingsCmd(args []string, out, errw io.Writer) int {
 }
 
 func (d *Device) dumpsys(args []string, out, errw io.Writer) int {
+	var o, e bytes.Buffer
+	code := d.dumpsysLocked(args, &o, &e)
+	_, _ = out.Write(o.Bytes())
+	_, _ = errw.Write(e.Bytes())
+	return code
+}
+
+func (d *Device) dumpsysLocked(args []string, out, errw io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(out, "Currently running services:\n  battery\n  package\n  thermalservice")
 		return 0

@@ -176,9 +176,18 @@ func (f *Fleet) Device(serial string) *Device {
 }
 
 // Shutdown closes every listener and transport; running services end with their streams.
+// It returns when ctx ends even if a device is still closing: closing never waits for a
+// host (no stream write happens under d.mu and conn.close does not take the write lock),
+// but a caller's deadline must hold regardless.
 func (f *Fleet) Shutdown(ctx context.Context) error {
-	f.closeAll()
-	return ctx.Err()
+	done := make(chan struct{})
+	go func() { defer close(done); f.closeAll() }()
+	select {
+	case <-done:
+		return ctx.Err()
+	case <-ctx.Done():
+		return fmt.Errorf("adbd: shutdown: %w", ctx.Err())
+	}
 }
 
 func (f *Fleet) closeAll() {

@@ -1,6 +1,7 @@
 package adbd
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -117,6 +118,14 @@ func (d *Device) finishInstall(m *Manifest, size int64, hash uint64, from string
 // serveReverse answers the reverse: services the way adbd's reverse handler does: the
 // protocol status (OKAY or FAIL+hex length) written on the stream itself.
 func (d *Device) serveReverse(s *stream, req string) {
+	// The reply is rendered under d.mu and written after: see settingsCmd for why no
+	// stream write may happen under d.mu.
+	var b bytes.Buffer
+	d.reverseLocked(&b, req)
+	_, _ = s.Write(b.Bytes())
+}
+
+func (d *Device) reverseLocked(s io.Writer, req string) {
 	okay := func() { _, _ = io.WriteString(s, "OKAY") }
 	fail := func(msg string) { _, _ = io.WriteString(s, fmt.Sprintf("FAIL%04x%s", len(msg), msg)) }
 	d.mu.Lock()
