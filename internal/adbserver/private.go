@@ -144,6 +144,14 @@ func (s *Server) Restart(ctx context.Context) error {
 	return fmt.Errorf("adb server on %d did not come back", s.Port)
 }
 
+// Pause stops the server process (SIGSTOP) without closing its socket: the kernel still
+// accepts connections and requests, but nothing answers — a stalled adb server, for tests
+// that a caller's deadline holds. Resume undoes it; Stop kills a paused server too.
+func (s *Server) Pause() error { return syscall.Kill(s.cmd.Process.Pid, syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() error { return syscall.Kill(s.cmd.Process.Pid, syscall.SIGCONT) }
+
 // ForTest starts a private server for one test and stops it on cleanup.
 func ForTest(tb testing.TB) *Server {
 	tb.Helper()

@@ -6,7 +6,8 @@
 //     goroutine then finishes on its own socket timeout); our own adb-server client closes its
 //     socket when ctx ends, so long calls (am instrument) stop at once.
 //   - no exit codes: shell v2 (`shell,v2,raw:`) where the device advertises shell_v2, else
-//     gadb's `shell:` with a sentinel suffix (`; echo <sentinel>$?`).
+//     `shell:` with a sentinel suffix (`; echo <sentinel>$?`), on our own connection too so
+//     a cancelled call leaves no gadb socket behind.
 //   - a global 60 s read deadline counted from the OKAY: instrumentation runs longer, so it is
 //     streamed over our own connection, never through gadb.
 //   - DeviceList drops offline/unauthorized devices: List reads host:devices-l itself.
@@ -18,7 +19,6 @@
 // InstrumentationResultParser), the logcat/DropBox crash and ANR parsers, and a minimal
 // binary AndroidManifest.xml reader (package, versionName, versionCode) for real APKs.
 //
-// gadb is used for what it does well: host:connect, sync push/pull/list and plain shells on
-// devices without shell v2. A device that vanishes mid-call yields an error wrapping
+// gadb is used for what it does well: host:connect, sync push/pull/list. A device that vanishes mid-call yields an error wrapping
 // driver.ErrDeviceGone; one listed but offline/unauthorized yields driver.ErrDeviceNotReady.
 package android

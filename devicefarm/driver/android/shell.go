@@ -215,17 +215,21 @@ func (d *Driver) shellStream(ctx context.Context, serial, cmd string, onStdout f
 	}
 }
 
-// shellSentinel runs cmd through gadb's plain shell and recovers the exit code from a
-// sentinel the command prints last.
+// shellSentinel runs cmd over the plain `shell:` service and recovers the exit code from a
+// sentinel the command prints last. It uses our own adb-server connection, not gadb's
+// RunShellCommand: that one cannot be cancelled, so an abandoned call kept its socket (and
+// a goroutine) until gadb's 60 s read deadline; ours is closed the moment ctx ends.
 func (d *Driver) shellSentinel(ctx context.Context, serial, cmd string) (ShellResult, error) {
-	dev, err := d.gadbDevice(ctx, serial)
+	c, err := d.openService(ctx, serial, "shell:"+cmd+"; echo "+sentinel+"$?")
 	if err != nil {
 		return ShellResult{}, err
 	}
-	raw, err := callCtx(ctx, func() ([]byte, error) {
-		return dev.RunShellCommandWithBytes(cmd + "; echo " + sentinel + "$?")
-	})
+	raw, err := io.ReadAll(c)
+	c.Close()
 	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
 		return ShellResult{}, deviceError(serial, "shell "+cmd, err)
 	}
 	i := bytes.LastIndex(raw, []byte(sentinel))
