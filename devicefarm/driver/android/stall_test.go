@@ -3,6 +3,8 @@ package android
 import (
 	"context"
 	"errors"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,9 +19,20 @@ func TestStalledServerHonoursDeadline(t *testing.T) {
 	serial := r.fleet.Devices()[0].Addr()
 	v2less := r.fleet.Devices()[1]
 	v2less.SetShellV2(false) // the sentinel shell path (gadb's before this test)
+	// The adb server reconnects and reads the new banner; wait until it reports it.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r.drv.forgetFeatures(v2less.Addr())
+		f, err := r.drv.features(context.Background(), v2less.Addr())
+		if err == nil && f["cmd"] && !f["shell_v2"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("features = %v, %v", f, err)
+		}
+	}
 	r.waitState(t, v2less.Addr(), driver.StateReady)
-	if _, err := r.drv.Shell(context.Background(), v2less.Addr(), "echo warm"); err != nil {
-		t.Fatal(err)
+	if res, err := r.drv.Shell(context.Background(), v2less.Addr(), "echo warm"); err != nil || string(res.Stdout) != "warm\n" {
+		t.Fatalf("sentinel shell before the stall: %q %v", res.Stdout, err)
 	}
 	if err := r.srv.Pause(); err != nil {
 		t.Fatal(err)
@@ -57,5 +70,12 @@ func TestStalledServerHonoursDeadline(t *testing.T) {
 				t.Fatalf("%s still blocked %v after its %v deadline", c.name, time.Since(start)-deadline, deadline)
 			}
 		})
+	}
+	// Returning is not enough: a call abandoned inside gadb kept its goroutine and socket
+	// on the server until gadb's 60 s read deadline (500 phones x every timed-out call).
+	time.Sleep(100 * time.Millisecond)
+	buf := make([]byte, 1<<20)
+	if st := string(buf[:runtime.Stack(buf, true)]); strings.Contains(st, "electricbubble/gadb") {
+		t.Errorf("a gadb call is still blocked after its caller's deadline:\n%s", st)
 	}
 }
