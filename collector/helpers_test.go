@@ -2,7 +2,6 @@ package collector_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -79,16 +78,3 @@ func count(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int64 {
 }
 
 func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
-
-func waitFor(t testing.TB, what string, d time.Duration, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-var _ = fmt.Sprintf

@@ -43,9 +43,3 @@ func (s *sessions) get(key string) *nqe.Estimator {
 	s.cur[key] = e
 	return e
 }
-
-func (s *sessions) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.cur) + len(s.prev)
-}

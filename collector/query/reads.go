@@ -18,29 +18,21 @@ type ReleaseInfo struct {
 
 // Releases lists the releases of app with data, newest first.
 func (s *Store) Releases(ctx context.Context, app string) ([]ReleaseInfo, error) {
-	var out []ReleaseInfo
-	err := s.read(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
+	out, err := collect(ctx, s, `
 SELECT release, min(first), max(last), sum(spans)::bigint, sum(sessions)::bigint FROM (
   SELECT release, min(minute) first, max(minute) last, sum(span_count) spans, 0 sessions
   FROM span_rollups WHERE app_id = $1 GROUP BY release
   UNION ALL
   SELECT release, min(minute), max(minute), 0, sum(event_count) FILTER (WHERE name = 'session.start')
   FROM event_rollups WHERE app_id = $1 GROUP BY release) r
-GROUP BY release ORDER BY max(last) DESC, release`, app)
-		if err != nil {
-			return err
+GROUP BY release ORDER BY max(last) DESC, release`, []any{app}, func(r pgx.CollectableRow) (ReleaseInfo, error) {
+		var ri ReleaseInfo
+		var sessions *int64
+		err := r.Scan(&ri.Release, &ri.FirstSeen, &ri.LastSeen, &ri.Spans, &sessions)
+		if sessions != nil {
+			ri.Sessions = *sessions
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ReleaseInfo, error) {
-			var ri ReleaseInfo
-			var sessions *int64
-			err := r.Scan(&ri.Release, &ri.FirstSeen, &ri.LastSeen, &ri.Spans, &sessions)
-			if sessions != nil {
-				ri.Sessions = *sessions
-			}
-			return ri, err
-		})
-		return err
+		return ri, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("query releases of %s: %w", app, err)
@@ -61,38 +53,26 @@ type SpanStats struct {
 
 // Spans aggregates span_rollups for f, grouped by dims.
 func (s *Store) Spans(ctx context.Context, f Filter, dims ...Dim) ([]SpanStats, error) {
-	where, args, err := f.where("minute", true)
-	if err != nil {
-		return nil, err
-	}
-	gc, err := groupCols(dims, true)
+	where, args, gc, err := f.grouped("minute", true, dims)
 	if err != nil {
 		return nil, err
 	}
 	sql := `SELECT ` + keySelect(gc) + `, sum(span_count)::bigint, sum(error_count)::bigint, sum(slow_count)::bigint,
 sum(duration_sum_ms), max(duration_max_ms) FROM span_rollups WHERE ` + where + groupBy(gc)
-	var out []SpanStats
-	err = s.read(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return err
+	out, err := collect(ctx, s, sql, args, func(r pgx.CollectableRow) (SpanStats, error) {
+		var st SpanStats
+		var cnt, errs, slow *int64
+		var sum, mx *float64
+		if err := r.Scan(&st.Group, &cnt, &errs, &slow, &sum, &mx); err != nil {
+			return st, err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (SpanStats, error) {
-			var st SpanStats
-			var cnt, errs, slow *int64
-			var sum, mx *float64
-			if err := r.Scan(&st.Group, &cnt, &errs, &slow, &sum, &mx); err != nil {
-				return st, err
-			}
-			if cnt == nil || *cnt == 0 {
-				return st, nil
-			}
-			st.Count, st.Errors, st.Slow, st.MaxMS = *cnt, *errs, *slow, *mx
-			st.MeanMS = *sum / float64(st.Count)
-			st.ErrorRate = float64(st.Errors) / float64(st.Count)
+		if cnt == nil || *cnt == 0 {
 			return st, nil
-		})
-		return err
+		}
+		st.Count, st.Errors, st.Slow, st.MaxMS = *cnt, *errs, *slow, *mx
+		st.MeanMS = *sum / float64(st.Count)
+		st.ErrorRate = float64(st.Errors) / float64(st.Count)
+		return st, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("query spans of %s %s: %w", f.App, f.Release, err)
@@ -112,11 +92,7 @@ type EventCount struct {
 
 // Events counts events from event_rollups for f, by name, class and dims.
 func (s *Store) Events(ctx context.Context, f Filter, dims ...Dim) ([]EventCount, error) {
-	where, args, err := f.where("minute", false)
-	if err != nil {
-		return nil, err
-	}
-	gc, err := groupCols(dims, false)
+	where, args, gc, err := f.grouped("minute", false, dims)
 	if err != nil {
 		return nil, err
 	}
@@ -126,17 +102,9 @@ func (s *Store) Events(ctx context.Context, f Filter, dims ...Dim) ([]EventCount
 	}
 	sql := `SELECT ` + keySelect(gc) + `, name, class, sum(event_count)::bigint FROM event_rollups WHERE ` + where +
 		` GROUP BY ` + full + ` ORDER BY ` + full
-	var out []EventCount
-	err = s.read(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (EventCount, error) {
-			var e EventCount
-			return e, r.Scan(&e.Group, &e.Name, &e.Class, &e.Count)
-		})
-		return err
+	out, err := collect(ctx, s, sql, args, func(r pgx.CollectableRow) (EventCount, error) {
+		var e EventCount
+		return e, r.Scan(&e.Group, &e.Name, &e.Class, &e.Count)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("query events of %s %s: %w", f.App, f.Release, err)
@@ -158,11 +126,7 @@ type Rate struct {
 // Rates computes crash and ANR rates per session for f, grouped by dims (Google Play's
 // guardrails compare these overall and per model).
 func (s *Store) Rates(ctx context.Context, f Filter, dims ...Dim) ([]Rate, error) {
-	where, args, err := f.where("minute", false)
-	if err != nil {
-		return nil, err
-	}
-	gc, err := groupCols(dims, false)
+	where, args, gc, err := f.grouped("minute", false, dims)
 	if err != nil {
 		return nil, err
 	}
@@ -171,24 +135,16 @@ coalesce(sum(event_count) FILTER (WHERE name = 'session.start'), 0)::bigint,
 coalesce(sum(event_count) FILTER (WHERE name = 'app.crash'), 0)::bigint,
 coalesce(sum(event_count) FILTER (WHERE name = 'app.anr' OR (name = 'app.jank' AND class = 'anr')), 0)::bigint
 FROM event_rollups WHERE ` + where + groupBy(gc)
-	var out []Rate
-	err = s.read(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return err
+	out, err := collect(ctx, s, sql, args, func(r pgx.CollectableRow) (Rate, error) {
+		var rt Rate
+		if err := r.Scan(&rt.Group, &rt.Sessions, &rt.Crashes, &rt.ANRs); err != nil {
+			return rt, err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Rate, error) {
-			var rt Rate
-			if err := r.Scan(&rt.Group, &rt.Sessions, &rt.Crashes, &rt.ANRs); err != nil {
-				return rt, err
-			}
-			if rt.Sessions > 0 {
-				rt.CrashRate = float64(rt.Crashes) / float64(rt.Sessions)
-				rt.ANRRate = float64(rt.ANRs) / float64(rt.Sessions)
-			}
-			return rt, nil
-		})
-		return err
+		if rt.Sessions > 0 {
+			rt.CrashRate = float64(rt.Crashes) / float64(rt.Sessions)
+			rt.ANRRate = float64(rt.ANRs) / float64(rt.Sessions)
+		}
+		return rt, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("query rates of %s %s: %w", f.App, f.Release, err)
@@ -222,15 +178,7 @@ func (s *Store) Durations(ctx context.Context, f Filter, category, name string, 
 FROM spans WHERE ` + where + `)
 SELECT duration_ms FROM m WHERE total <= $` + fmt.Sprint(len(args)) + ` OR (rn - 1) % ceil(total::float8 / $` + fmt.Sprint(len(args)) + `)::bigint = 0
 ORDER BY rn LIMIT $` + fmt.Sprint(len(args))
-	var out []float64
-	err = s.read(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, pgx.RowTo[float64])
-		return err
-	})
+	out, err := collect(ctx, s, sql, args, pgx.RowTo[float64])
 	if err != nil {
 		return nil, fmt.Errorf("query durations of %s %s: %w", f.App, f.Release, err)
 	}
@@ -257,20 +205,37 @@ func (s *Store) RecentCrashes(ctx context.Context, f Filter, n int) ([]Crash, er
 	sql := `SELECT time, model, os_version, net_class, tier, session_id,
 coalesce(attributes->>'exception.type', ''), coalesce(attributes->>'exception.message', body)
 FROM events WHERE name = 'app.crash' AND ` + where + fmt.Sprintf(` ORDER BY time DESC LIMIT $%d`, len(args))
-	var out []Crash
-	err = s.read(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Crash, error) {
-			var c Crash
-			return c, r.Scan(&c.Time, &c.Model, &c.OSVersion, &c.NetClass, &c.Tier, &c.SessionID, &c.ExceptionType, &c.Message)
-		})
-		return err
+	out, err := collect(ctx, s, sql, args, func(r pgx.CollectableRow) (Crash, error) {
+		var c Crash
+		return c, r.Scan(&c.Time, &c.Model, &c.OSVersion, &c.NetClass, &c.Tier, &c.SessionID, &c.ExceptionType, &c.Message)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("query crashes of %s %s: %w", f.App, f.Release, err)
 	}
 	return out, nil
+}
+
+// grouped is where and groupCols together, for the rollup reads grouped by dims.
+func (f Filter) grouped(tcol string, spans bool, dims []Dim) (where string, args []any, gc string, err error) {
+	if where, args, err = f.where(tcol, spans); err != nil {
+		return "", nil, "", err
+	}
+	if gc, err = groupCols(dims, spans); err != nil {
+		return "", nil, "", err
+	}
+	return where, args, gc, nil
+}
+
+// collect runs sql in a read transaction (see Store.read) and scans every row with scan.
+func collect[T any](ctx context.Context, s *Store, sql string, args []any, scan pgx.RowToFunc[T]) ([]T, error) {
+	var out []T
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, scan)
+		return err
+	})
+	return out, err
 }

@@ -32,8 +32,7 @@ func TestBindableAPI(t *testing.T) {
 	}
 	basic := map[string]bool{"string": true, "bool": true, "int": true, "int8": true, "int16": true, "int32": true,
 		"int64": true, "float32": true, "float64": true, "error": true, "byte": true}
-	var ok func(e ast.Expr) bool
-	ok = func(e ast.Expr) bool {
+	ok := func(e ast.Expr) bool {
 		switch x := e.(type) {
 		case *ast.Ident:
 			return basic[x.Name] // structs cross only by pointer
