@@ -10,24 +10,8 @@ import (
 // Rejecting q < alpha controls the false discovery rate across the family at alpha. NaN
 // p-values (tests that did not run) are left NaN and do not count towards m.
 func BenjaminiHochberg(p []float64) []float64 {
-	q := make([]float64, len(p))
-	idx := make([]int, 0, len(p))
-	for i, v := range p {
-		q[i] = math.NaN()
-		if !math.IsNaN(v) {
-			idx = append(idx, i)
-		}
-	}
+	q, idx := ranked(p)
 	m := float64(len(idx))
-	slices.SortStableFunc(idx, func(a, b int) int {
-		switch {
-		case p[a] < p[b]:
-			return -1
-		case p[a] > p[b]:
-			return 1
-		}
-		return 0
-	})
 	run := 1.0
 	for r := len(idx) - 1; r >= 0; r-- {
 		v := p[idx[r]] * m / float64(r+1)
@@ -41,8 +25,21 @@ func BenjaminiHochberg(p []float64) []float64 {
 // min(1, (m-j+1)·p_(j)) (R's p.adjust(method="holm")). NaN entries are skipped as in
 // BenjaminiHochberg.
 func Holm(p []float64) []float64 {
-	q := make([]float64, len(p))
-	idx := make([]int, 0, len(p))
+	q, idx := ranked(p)
+	m := len(idx)
+	run := 0.0
+	for r, i := range idx {
+		run = math.Max(run, math.Min(1, float64(m-r)*p[i]))
+		q[i] = run
+	}
+	return q
+}
+
+// ranked returns q, all NaN, to fill with adjusted values, and the indexes of p's non-NaN
+// entries ordered by ascending p (stable, so ties keep their input order).
+func ranked(p []float64) (q []float64, idx []int) {
+	q = make([]float64, len(p))
+	idx = make([]int, 0, len(p))
 	for i, v := range p {
 		q[i] = math.NaN()
 		if !math.IsNaN(v) {
@@ -58,11 +55,5 @@ func Holm(p []float64) []float64 {
 		}
 		return 0
 	})
-	m := len(idx)
-	run := 0.0
-	for r, i := range idx {
-		run = math.Max(run, math.Min(1, float64(m-r)*p[i]))
-		q[i] = run
-	}
-	return q
+	return q, idx
 }
