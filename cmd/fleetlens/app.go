@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
 	"github.com/fleetlens/fleetlens/collector/auth"
@@ -82,13 +84,7 @@ func newAppTokenCmd() *cobra.Command {
 		Short:   "Mint another ingest token for an existing app (printed on the last line)",
 		Example: "  fleetlens app token com.example.shop",
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			pool, err := pg.Open(ctx, global.db)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
+		RunE: withPool(func(ctx context.Context, cmd *cobra.Command, pool *pgxpool.Pool, args []string) error {
 			tok, err := auth.Mint(ctx, pool, args[0])
 			if errors.Is(err, auth.ErrNoApp) {
 				return fmt.Errorf("app %q does not exist (create it with: fleetlens app create %s)", args[0], args[0])
@@ -100,7 +96,7 @@ func newAppTokenCmd() *cobra.Command {
 			fmt.Fprintf(out, "new ingest token for %s (shown only now):\n", args[0])
 			fmt.Fprintln(out, tok)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -110,13 +106,7 @@ func newAppRevokeCmd() *cobra.Command {
 		Short:   "Revoke an ingest token of an app (collectors stop accepting it within 30 s)",
 		Example: "  fleetlens app revoke com.example.shop flt_Xk2...",
 		Args:    cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			pool, err := pg.Open(ctx, global.db)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
+		RunE: withPool(func(ctx context.Context, cmd *cobra.Command, pool *pgxpool.Pool, args []string) error {
 			tag, err := pool.Exec(ctx, `UPDATE ingest_tokens SET revoked_at = now()
 WHERE app_id = $1 AND token_hash = $2 AND revoked_at IS NULL`, args[0], auth.Hash(args[1]))
 			if err != nil {
@@ -127,6 +117,19 @@ WHERE app_id = $1 AND token_hash = $2 AND revoked_at IS NULL`, args[0], auth.Has
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "revoked token %s... of %s\n", args[1][:min(len(args[1]), len(auth.Prefix)+4)], args[0])
 			return nil
-		},
+		}),
+	}
+}
+
+// withPool opens the --db pool for f and closes it when f returns.
+func withPool(f func(ctx context.Context, cmd *cobra.Command, pool *pgxpool.Pool, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		pool, err := pg.Open(ctx, global.db)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		return f(ctx, cmd, pool, args)
 	}
 }
