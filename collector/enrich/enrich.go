@@ -122,6 +122,18 @@ type resourceInfo struct {
 	reason                             string
 }
 
+// sessionAndNet gives a record's session id and connection type: its own attributes win
+// over its resource's.
+func (ri *resourceInfo) sessionAndNet(attrs pcommon.Map) (session, netType string) {
+	if session = firstStr(attrs, semconv.SessionID); session == "" {
+		session = ri.session
+	}
+	if netType = firstStr(attrs, semconv.NetworkConnectionType); netType == "" {
+		netType = ri.netType
+	}
+	return session, netType
+}
+
 func str(m pcommon.Map, key string) string {
 	if v, ok := m.Get(key); ok {
 		if v.Type() == pcommon.ValueTypeStr {

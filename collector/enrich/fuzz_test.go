@@ -54,13 +54,7 @@ func FuzzDecodeEnrichTraces(f *testing.F) {
 	e := New(DefaultConfig())
 	f.Fuzz(func(t *testing.T, body []byte, isJSON bool) {
 		req := ptraceotlp.NewExportRequest()
-		var err error
-		if isJSON {
-			err = req.UnmarshalJSON(body)
-		} else {
-			err = req.UnmarshalProto(body)
-		}
-		if err != nil {
+		if unmarshal(req, body, isJSON) != nil {
 			return
 		}
 		now := time.Now()
@@ -92,13 +86,7 @@ func FuzzDecodeEnrichLogs(f *testing.F) {
 	e := New(DefaultConfig())
 	f.Fuzz(func(t *testing.T, body []byte, isJSON bool) {
 		req := plogotlp.NewExportRequest()
-		var err error
-		if isJSON {
-			err = req.UnmarshalJSON(body)
-		} else {
-			err = req.UnmarshalProto(body)
-		}
-		if err != nil {
+		if unmarshal(req, body, isJSON) != nil {
 			return
 		}
 		now := time.Now()
@@ -113,4 +101,15 @@ func FuzzDecodeEnrichLogs(f *testing.F) {
 				[][]byte{r.Attributes, r.Resource}, []time.Time{r.Time})
 		}
 	})
+}
+
+// unmarshal decodes body into an OTLP export request as JSON or protobuf.
+func unmarshal(req interface {
+	UnmarshalJSON([]byte) error
+	UnmarshalProto([]byte) error
+}, body []byte, isJSON bool) error {
+	if isJSON {
+		return req.UnmarshalJSON(body)
+	}
+	return req.UnmarshalProto(body)
 }

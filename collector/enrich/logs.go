@@ -99,14 +99,7 @@ func (e *Enricher) record(r *store.EventRow, app string, ri *resourceInfo, scope
 	r.OSName, r.OSVersion = ri.osName, ri.osVersion
 	r.Tier, r.YearClass = ri.tier, ri.yearClass
 	r.Resource, r.ResourceHash, r.Scope, r.ReceivedAt = ri.json, ri.hash, scope, now
-	r.SessionID = firstStr(attrs, semconv.SessionID)
-	if r.SessionID == "" {
-		r.SessionID = ri.session
-	}
-	r.NetType = firstStr(attrs, semconv.NetworkConnectionType)
-	if r.NetType == "" {
-		r.NetType = ri.netType
-	}
+	r.SessionID, r.NetType = ri.sessionAndNet(attrs)
 	var cur nqe.Estimate
 	if est := e.sessions.get(sessionKey(app, r.SessionID, ri.deviceID)); est != nil {
 		cur = est.Current()

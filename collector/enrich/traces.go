@@ -96,14 +96,7 @@ func (e *Enricher) span(r *store.SpanRow, app string, ri *resourceInfo, scope st
 	r.OSName, r.OSVersion = ri.osName, ri.osVersion
 	r.Tier, r.YearClass = ri.tier, ri.yearClass
 	r.Resource, r.ResourceHash, r.Scope, r.ReceivedAt = ri.json, ri.hash, scope, now
-	r.SessionID = firstStr(attrs, semconv.SessionID)
-	if r.SessionID == "" {
-		r.SessionID = ri.session
-	}
-	r.NetType = firstStr(attrs, semconv.NetworkConnectionType)
-	if r.NetType == "" {
-		r.NetType = ri.netType
-	}
+	r.SessionID, r.NetType = ri.sessionAndNet(attrs)
 	r.NetSubtype = firstStr(attrs, semconv.NetworkConnectionSubtype)
 	if r.NetSubtype == "" {
 		r.NetSubtype = ri.netSubtype
