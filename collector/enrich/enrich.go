@@ -134,6 +134,22 @@ func (ri *resourceInfo) sessionAndNet(attrs pcommon.Map) (session, netType strin
 	return session, netType
 }
 
+// appendRow appends the row fill builds in place, or counts why the record was rejected:
+// its resource's error first, else fill's, with describe naming the record.
+func appendRow[R any](rows []R, rej *Rejects, ri *resourceInfo, fill func(*R) (string, error), describe func(error) string) []R {
+	if ri.err != nil {
+		rej.add(ri.reason, ri.err.Error())
+		return rows
+	}
+	var zero R
+	rows = append(rows, zero)
+	if reason, err := fill(&rows[len(rows)-1]); err != nil {
+		rej.add(reason, describe(err))
+		return rows[:len(rows)-1]
+	}
+	return rows
+}
+
 func str(m pcommon.Map, key string) string {
 	if v, ok := m.Get(key); ok {
 		if v.Type() == pcommon.ValueTypeStr {

@@ -28,15 +28,11 @@ func (e *Enricher) Logs(app string, ld plog.Logs, now time.Time) ([]store.EventR
 			scope := sl.Scope().Name()
 			lrs := sl.LogRecords()
 			for k := 0; k < lrs.Len(); k++ {
-				if ri.err != nil {
-					rej.add(ri.reason, ri.err.Error())
-					continue
-				}
-				rows = append(rows, store.EventRow{})
-				if reason, err := e.record(&rows[len(rows)-1], app, &ri, scope, lrs.At(k), now); err != nil {
-					rows = rows[:len(rows)-1]
-					rej.add(reason, fmt.Sprintf("log record %d of scope %q: %v", k, scope, err))
-				}
+				rows = appendRow(rows, &rej, &ri, func(r *store.EventRow) (string, error) {
+					return e.record(r, app, &ri, scope, lrs.At(k), now)
+				}, func(err error) string {
+					return fmt.Sprintf("log record %d of scope %q: %v", k, scope, err)
+				})
 			}
 		}
 	}

@@ -35,16 +35,11 @@ func (e *Enricher) Traces(app string, td ptrace.Traces, now time.Time) ([]store.
 			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
 				sp := spans.At(k)
-				if ri.err != nil {
-					rej.add(ri.reason, ri.err.Error())
-					continue
-				}
-				rows = append(rows, store.SpanRow{})
-				r := &rows[len(rows)-1]
-				if reason, err := e.span(r, app, &ri, scope, sp, now); err != nil {
-					rows = rows[:len(rows)-1]
-					rej.add(reason, fmt.Sprintf("span %s/%s: %v", sp.TraceID(), sp.SpanID(), err))
-				}
+				rows = appendRow(rows, &rej, &ri, func(r *store.SpanRow) (string, error) {
+					return e.span(r, app, &ri, scope, sp, now)
+				}, func(err error) string {
+					return fmt.Sprintf("span %s/%s: %v", sp.TraceID(), sp.SpanID(), err)
+				})
 			}
 		}
 	}
