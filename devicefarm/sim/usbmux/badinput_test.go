@@ -200,15 +200,7 @@ func TestLockdownErrors(t *testing.T) {
 func TestLockdownStalledTLSHandshake(t *testing.T) {
 	srv := startSim(t, 1, nil)
 	d := srv.Devices()[0]
-	rec, err := ios.ReadPairRecord(d.UDID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := lockdown(t, srv, d)
-	ldSend(t, c, req(map[string]any{"Request": "StartSession", "HostID": rec.HostID, "SystemBUID": rec.SystemBUID}))
-	if m := ldRecv(t, c); m["EnableSessionSSL"] != true {
-		t.Fatalf("StartSession: %v", m)
-	}
+	c, _ := startSession(t, srv, d)
 	// Never send a ClientHello. Meanwhile the device serves others normally.
 	e := entry(t, d.UDID())
 	if _, err := ios.GetValues(e); err != nil {
@@ -216,7 +208,7 @@ func TestLockdownStalledTLSHandshake(t *testing.T) {
 	}
 	_ = c.SetReadDeadline(time.Now().Add(4 * time.Second))
 	start := time.Now()
-	_, err = c.Read(make([]byte, 1))
+	_, err := c.Read(make([]byte, 1))
 	if err == nil || time.Since(start) > 3500*time.Millisecond {
 		t.Fatalf("stalled handshake not cut after HandshakeTimeout: err=%v after %v", err, time.Since(start))
 	}

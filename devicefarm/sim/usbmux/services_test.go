@@ -15,6 +15,14 @@ import (
 // session opens lockdown, starts a session and returns the TLS connection and its pair record.
 func session(t *testing.T, srv *usbmux.Server, d *usbmux.Device) (*tls.Conn, ios.PairRecord) {
 	t.Helper()
+	c, rec := startSession(t, srv, d)
+	return clientTLS(t, c, rec), rec
+}
+
+// startSession opens lockdown and starts a session with d's pair record, returning the
+// connection before the TLS handshake the device now expects.
+func startSession(t *testing.T, srv *usbmux.Server, d *usbmux.Device) (net.Conn, ios.PairRecord) {
+	t.Helper()
 	rec, err := ios.ReadPairRecord(d.UDID())
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +32,7 @@ func session(t *testing.T, srv *usbmux.Server, d *usbmux.Device) (*tls.Conn, ios
 	if m := ldRecv(t, c); m["EnableSessionSSL"] != true {
 		t.Fatalf("StartSession: %v", m)
 	}
-	return clientTLS(t, c, rec), rec
+	return c, rec
 }
 
 func clientTLS(t *testing.T, c net.Conn, rec ios.PairRecord) *tls.Conn {
