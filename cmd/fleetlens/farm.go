@@ -282,11 +282,7 @@ func newFarmShowCmd() *cobra.Command {
 		Example: "  fleetlens farm show 42 --junit run42.xml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := strconv.ParseInt(args[0], 10, 64)
-			if err != nil {
-				return withExitCode(2, fmt.Errorf("farm show: %q is not a run id", args[0]))
-			}
-			pool, err := pg.Open(cmd.Context(), global.db)
+			id, pool, err := openRun(cmd.Context(), "farm show", args[0])
 			if err != nil {
 				return err
 			}
@@ -323,13 +319,9 @@ devices go back to other runs. Results already recorded are kept.`,
 		Example: "  fleetlens farm cancel 42\n  fleetlens farm cancel 42 --reason \"wrong build uploaded\"",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := strconv.ParseInt(args[0], 10, 64)
+			id, pool, err := openRun(cmd.Context(), "farm cancel", args[0])
 			if err != nil {
-				return withExitCode(2, fmt.Errorf("farm cancel: %q is not a run id", args[0]))
-			}
-			pool, err := pg.Open(cmd.Context(), global.db)
-			if err != nil {
-				return withExitCode(2, err)
+				return err
 			}
 			defer pool.Close()
 			err = schedule.Cancel(cmd.Context(), pool, id, reason)
@@ -345,4 +337,17 @@ devices go back to other runs. Results already recorded are kept.`,
 	}
 	cmd.Flags().StringVar(&reason, "reason", "cancelled with fleetlens farm cancel", "why (shown on the run and its skipped tests)")
 	return cmd
+}
+
+// openRun parses the RUN argument of verb and opens the database.
+func openRun(ctx context.Context, verb, arg string) (int64, *pgxpool.Pool, error) {
+	id, err := strconv.ParseInt(arg, 10, 64)
+	if err != nil {
+		return 0, nil, withExitCode(2, fmt.Errorf("%s: %q is not a run id", verb, arg))
+	}
+	pool, err := pg.Open(ctx, global.db)
+	if err != nil {
+		return 0, nil, withExitCode(2, err)
+	}
+	return id, pool, nil
 }
