@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/fleetlens/fleetlens/collector"
-	"github.com/fleetlens/fleetlens/collector/auth"
+	"github.com/fleetlens/fleetlens/collector/collectortest"
 	"github.com/fleetlens/fleetlens/internal/pg/pgtest"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -37,36 +37,10 @@ func testConfig() collector.Config {
 	return cfg
 }
 
-func startCollector(t testing.TB, cfg collector.Config, pool *pgxpool.Pool) *collector.Collector {
-	t.Helper()
-	c, err := collector.NewCollector(cfg, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c.Shutdown(ctx)
-	})
-	return c
-}
-
-// newApp creates app and returns a fresh ingest token for it.
-func newApp(t testing.TB, pool *pgxpool.Pool, app string) string {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := pool.Exec(ctx, `INSERT INTO apps (id) VALUES ($1) ON CONFLICT DO NOTHING`, app); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := auth.Mint(ctx, pool, app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
+var (
+	startCollector = collectortest.Start
+	newApp         = collectortest.NewApp // creates app and returns a fresh ingest token for it
+)
 
 func count(t testing.TB, pool *pgxpool.Pool, sql string, args ...any) int64 {
 	t.Helper()

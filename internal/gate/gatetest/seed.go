@@ -22,7 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/fleetlens/fleetlens/collector"
-	"github.com/fleetlens/fleetlens/collector/auth"
+	"github.com/fleetlens/fleetlens/collector/collectortest"
 	"github.com/fleetlens/fleetlens/sdk-hooks/semconv"
 )
 
@@ -156,33 +156,13 @@ func StartCollector(t testing.TB, pool *pgxpool.Pool) *collector.Collector {
 	cfg.HTTP.Endpoint, cfg.GRPC.Endpoint, cfg.Admin.Endpoint = "127.0.0.1:0", "", ""
 	cfg.Store.Retention = 48 * time.Hour
 	cfg.Store.PartitionsAhead = 1
-	c, err := collector.NewCollector(cfg, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c.Shutdown(ctx)
-	})
-	return c
+	return collectortest.Start(t, cfg, pool)
 }
 
 // NewApp registers App and returns an ingest token for it.
 func NewApp(t testing.TB, pool *pgxpool.Pool) string {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := pool.Exec(ctx, `INSERT INTO apps (id) VALUES ($1) ON CONFLICT DO NOTHING`, App); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := auth.Mint(ctx, pool, App)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return collectortest.NewApp(t, pool, App)
 }
 
 // Standard is the releases the tests judge: 2.2.0 the baseline; 2.3.0 with TTFB x1.6 on
