@@ -192,8 +192,10 @@ func TestUnreportedOnce(t *testing.T) {
 	}
 }
 
-// TestFileSizeLimit stands in for a full disk: with RLIMIT_FSIZE below the record size
+// TestWriteFailure stands in for a full disk: with RLIMIT_FSIZE below the record size
 // every write fails; Append must return an error, count it, and keep working afterwards.
+// The limit is process-wide, so it stays above the few KiB go test's own testlog.txt
+// (written while the limit is set) reaches; 4 KiB made cacheable runs fail with EFBIG.
 func TestWriteFailure(t *testing.T) {
 	signal.Ignore(syscall.SIGXFSZ)
 	defer signal.Reset(syscall.SIGXFSZ)
@@ -205,7 +207,7 @@ func TestWriteFailure(t *testing.T) {
 	if _, err := q.Append("traces", []byte("small")); err != nil {
 		t.Fatal(err)
 	}
-	lim := syscall.Rlimit{Cur: 4096, Max: old.Max}
+	lim := syscall.Rlimit{Cur: 32 << 10, Max: old.Max}
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
 		t.Fatal(err)
 	}

@@ -154,9 +154,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 		r.mu.Unlock()
-		out, _ := proto.Marshal(&coltracepb.ExportTraceServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.Write(out)
+		writeProto(w, &coltracepb.ExportTraceServiceResponse{})
 	case "/v1/logs":
 		var m collogspb.ExportLogsServiceRequest
 		if err := proto.Unmarshal(raw, &m); err != nil {
@@ -173,9 +171,7 @@ func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 		r.mu.Unlock()
-		out, _ := proto.Marshal(&collogspb.ExportLogsServiceResponse{})
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.Write(out)
+		writeProto(w, &collogspb.ExportLogsServiceResponse{})
 	default:
 		http.NotFound(w, req)
 		return
@@ -270,4 +266,11 @@ func valueString(v *commonpb.AnyValue) string {
 		return string(bytes.Clone(x.BytesValue))
 	}
 	return ""
+}
+
+// writeProto answers with m as an OTLP/HTTP protobuf response body.
+func writeProto(w http.ResponseWriter, m proto.Message) {
+	out, _ := proto.Marshal(m)
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	w.Write(out)
 }
