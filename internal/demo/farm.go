@@ -9,12 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetlens/fleetlens/devicefarm/farmrun"
 	"github.com/fleetlens/fleetlens/devicefarm/results"
 	"github.com/fleetlens/fleetlens/devicefarm/schedule"
 	"github.com/fleetlens/fleetlens/devicefarm/sim/adbd"
 	"github.com/fleetlens/fleetlens/devicefarm/sim/catalog"
 	"github.com/fleetlens/fleetlens/devicefarm/sim/usbmux/ipa"
-	"github.com/fleetlens/fleetlens/devicefarm/suite"
 )
 
 // The farm regressions the candidate carries.
@@ -67,6 +67,7 @@ devices:
 matrix: true
 tests:
   list: [ios.smoke#installed, ios.smoke#syslog_clean, ios.smoke#no_crash_reports]
+app: {id: com.example.shop}      # an .ipa carries no test manifest: name the app
 timeouts: {test: 60s, run: 10m}
 retry: {per_test: 0, infra: 3}   # the smoke checks are deterministic: a retry would only hide a crash
 artifacts: {screenshots: never}
@@ -204,79 +205,27 @@ func (d *run) iosRun(ctx context.Context, dir, rel string) (*farmRun, error) {
 	return d.submit(ctx, "ios", suitePath, appPath, "", rel)
 }
 
-// submit enqueues a suite run the way `fleetlens farm run` builds it (cmd/fleetlens/farm.go),
+// submit enqueues a suite run exactly as `fleetlens farm run` builds it (farmrun.Prepare),
 // on the demo hosts' devices, and follows it to the end.
 func (d *run) submit(ctx context.Context, platform, suitePath, appPath, testPath, rel string) (*farmRun, error) {
 	e := d.env
 	start := time.Now()
-	s, source, err := suite.Load(suitePath)
+	spec, err := farmrun.Prepare(ctx, e.pool, farmrun.Options{SuitePath: suitePath, AppPath: appPath, TestAppPath: testPath, Release: rel,
+		// Only the demo hosts' phones: not other hosts', nor an earlier demo's gone offline.
+		Fleet: func(dv results.DeviceRow) bool {
+			return (dv.Host == HostA || dv.Host == HostB) && dv.State != "offline"
+		}})
 	if err != nil {
 		return nil, err
 	}
-	app, err := blob(appPath)
-	if err != nil {
-		return nil, err
-	}
-	var testApp *schedule.Blob
-	var info suite.APKInfo
-	if testPath != "" {
-		if testApp, err = blob(testPath); err != nil {
-			return nil, err
-		}
-		if info, err = suite.ReadAPK(testPath); err != nil {
-			return nil, err
-		}
-	}
-	tests := s.SelectTests(info.Tests)
-	devs, err := results.ListDevices(ctx, e.pool)
-	if err != nil {
-		return nil, err
-	}
-	var cands []suite.Device
-	for _, dv := range devs {
-		if dv.Host != HostA && dv.Host != HostB || dv.State == "offline" {
-			continue // phones of other hosts, or of an earlier demo
-		}
-		cands = append(cands, suite.Device{Serial: dv.Serial, Platform: dv.Platform, Manufacturer: dv.Manufacturer, Model: dv.Model,
-			OSVersion: dv.OSVersion, Tier: dv.Tier, State: dv.State, APILevel: dv.APILevel, Labels: dv.Labels})
-	}
-	sel := s.Select(cands)
-	if len(sel) == 0 {
-		return nil, fmt.Errorf("%s: no demo device matches the suite", suitePath)
-	}
-	spec := schedule.RunSpec{SuiteName: s.Name, SuitePath: suitePath, SuiteSource: string(source), SuiteSpec: s,
-		AppID: AppID, Release: rel, Baseline: s.Baseline, Platform: s.Platform,
-		App: app, TestApp: testApp, TestAppID: info.Package, Runner: info.Runner,
-		Matrix: s.Matrix, TestTimeout: time.Duration(s.Timeouts.Test), RunTimeout: time.Duration(s.Timeouts.Run),
-		MaxRetries: s.Retry.PerTestRetries(), RetryBudget: s.Retry.PerRun, InfraMax: s.Retry.Infra,
-		Preventive: schedule.Preventive{Target: s.Retry.Preventive.Target, MaxCopies: max(s.Retry.Preventive.MaxCopies, 3)},
-		Priority:   s.Sharing.Priority, Weight: s.Sharing.Weight, Reserve: s.Sharing.Reserve,
-		Config: map[string]any{"upstream": s.Network.Upstream, "screenshots": s.Artifacts.Screenshots,
-			"logs": s.Artifacts.Logs, "crashes": s.Artifacts.Crashes}}
 	if rel == Baseline {
 		spec.Baseline = ""
 	}
-	for _, dv := range sel {
-		spec.Devices = append(spec.Devices, schedule.DeviceRef{Serial: dv.Serial, Group: dv.GroupKey()})
-	}
-	only := map[schedule.TestKey]bool{}
-	for _, t := range tests {
-		k := schedule.TestKey{Class: t.Class, Method: t.Method}
-		spec.Tests = append(spec.Tests, k)
-		if s.Profiled(t) {
-			only[k] = true
-		}
-	}
-	if s.Network.UnshapedToo() {
-		spec.Profiles = append(spec.Profiles, "")
-	}
-	spec.Profiles = append(spec.Profiles, s.Network.Profiles...)
-	spec.Profiled = only
 	enq, err := schedule.Enqueue(ctx, e.pool, spec)
 	if err != nil {
-		return nil, fmt.Errorf("enqueue %s %s: %w", s.Name, rel, err)
+		return nil, fmt.Errorf("enqueue %s %s: %w", spec.SuiteName, rel, err)
 	}
-	d.p.note("run %d: %s %s queued: %d tests in %d work items on %d devices", enq.RunID, s.Name, rel, enq.Tests, enq.Items, len(sel))
+	d.p.note("run %d: %s %s queued: %d tests in %d work items on %d devices", enq.RunID, spec.SuiteName, rel, enq.Tests, enq.Items, len(spec.Devices))
 	var p results.Progress
 	lastNote, lastMove, lastDone := time.Now(), time.Now(), -1
 	for {
@@ -293,7 +242,7 @@ func (d *run) submit(ctx context.Context, platform, suitePath, appPath, testPath
 		// A run that stops moving is a broken demo, not a slow one: say so instead of hanging.
 		if time.Since(lastMove) > stallTimeout {
 			return nil, fmt.Errorf("run %d (%s %s) made no progress for %v: %d/%d done, %d devices busy (see fleetlens farm show %d)",
-				enq.RunID, s.Name, rel, stallTimeout, p.Done, p.Total, p.DevicesBusy, enq.RunID)
+				enq.RunID, spec.SuiteName, rel, stallTimeout, p.Done, p.Total, p.DevicesBusy, enq.RunID)
 		}
 		if time.Since(lastNote) >= 15*time.Second {
 			d.p.note("run %d: %d/%d done, %d devices busy", enq.RunID, p.Done, p.Total, p.DevicesBusy)
@@ -314,17 +263,9 @@ func (d *run) submit(ctx context.Context, platform, suitePath, appPath, testPath
 	}
 	c := r.Count()
 	took := time.Since(start)
-	d.p.note("run %d: %s %s %s in %.1fs: %d passed, %d failed, %d flaky, %d errors (%d attempts)", enq.RunID, s.Name, rel, r.State,
+	d.p.note("run %d: %s %s %s in %.1fs: %d passed, %d failed, %d flaky, %d errors (%d attempts)", enq.RunID, spec.SuiteName, rel, r.State,
 		took.Seconds(), c.Passed, c.Failed, c.Flaky, c.Errored, c.Attempts)
 	return &farmRun{platform: platform, release: rel, id: enq.RunID, run: r, compat: compat, took: took}, nil
-}
-
-func blob(path string) (*schedule.Blob, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read app: %w", err)
-	}
-	return &schedule.Blob{Name: filepath.Base(path), Data: data}, nil
 }
 
 // modelName turns a catalog id into what reports show ("Galaxy A12 (SM-A125F)").
