@@ -59,6 +59,26 @@ func (c *copyBuf) jsonb(v []byte) {
 	c.b = append(c.b, v...)
 }
 
+// idOrNull writes a trace or span id, NULL when it is all zero (absent in OTLP).
+func (c *copyBuf) idOrNull(id []byte) {
+	for _, b := range id {
+		if b != 0 {
+			c.bytea(id)
+			return
+		}
+	}
+	c.null()
+}
+
+// float8OrNull writes v, NULL when it is negative (the rows' "absent" marker).
+func (c *copyBuf) float8OrNull(v float64) {
+	if v >= 0 {
+		c.float8(v)
+	} else {
+		c.null()
+	}
+}
+
 func (c *copyBuf) span(r *SpanRow) {
 	c.fields(int16(len(SpanColumns)))
 	c.timestamptz(r.StartTime)
@@ -67,11 +87,7 @@ func (c *copyBuf) span(r *SpanRow) {
 	c.text(r.AppID)
 	c.bytea(r.TraceID[:])
 	c.bytea(r.SpanID[:])
-	if r.ParentSpanID == ([8]byte{}) {
-		c.null()
-	} else {
-		c.bytea(r.ParentSpanID[:])
-	}
+	c.idOrNull(r.ParentSpanID[:])
 	c.text(r.Name)
 	c.int2(r.Kind)
 	c.int2(r.StatusCode)
@@ -81,11 +97,7 @@ func (c *copyBuf) span(r *SpanRow) {
 	}
 	c.int2(r.YearClass)
 	c.int4(r.HTTPStatus)
-	if r.RTTMS >= 0 {
-		c.float8(r.RTTMS)
-	} else {
-		c.null()
-	}
+	c.float8OrNull(r.RTTMS)
 	c.text(r.StartType)
 	c.boolean(r.Slow)
 	c.jsonb(r.Attributes)
@@ -102,24 +114,12 @@ func (c *copyBuf) event(r *EventRow) {
 	c.bytea(r.RecordHash[:])
 	c.text(r.Name)
 	c.text(r.Class)
-	if r.DurationMS >= 0 {
-		c.float8(r.DurationMS)
-	} else {
-		c.null()
-	}
+	c.float8OrNull(r.DurationMS)
 	c.int2(r.Severity)
 	c.text(r.SeverityText)
 	c.text(r.Body)
-	if r.TraceID == ([16]byte{}) {
-		c.null()
-	} else {
-		c.bytea(r.TraceID[:])
-	}
-	if r.SpanID == ([8]byte{}) {
-		c.null()
-	} else {
-		c.bytea(r.SpanID[:])
-	}
+	c.idOrNull(r.TraceID[:])
+	c.idOrNull(r.SpanID[:])
 	for _, s := range [...]string{r.Release, r.Model, r.Manufacturer, r.OSName, r.OSVersion, r.SessionID, r.NetClass, r.NetType, r.Tier} {
 		c.text(s)
 	}
