@@ -11,6 +11,32 @@ const carrier = `coalesce(nullif(attributes->>'network.carrier.name', ''),
 		nullif((SELECT r.attributes->>'network.carrier.name' FROM resources r
 			WHERE r.app_id = spans.app_id AND r.hash = spans.resource_hash), ''), 'unknown')`
 
+// httpP90 is the p90 HTTP span duration per interval, one series per metric, of the
+// releases release selects ("= @CAND" or "IN @BOTH").
+func httpP90(metric, release string) string {
+	return `
+				SELECT $__timeGroupAlias(start_time, $__interval), ` + metric + ` AS metric,
+					percentile_cont(0.9) WITHIN GROUP (ORDER BY duration_ms) AS value
+				FROM spans
+				WHERE app_id = @APP AND release ` + release + ` AND category = 'http'
+					AND $__timeFilter(start_time) AND @DIMS AND @PLATFORM
+				GROUP BY 1, 2
+				ORDER BY 1, 2`
+}
+
+// httpErrorRate is the share of HTTP spans in error per interval (span_rollups), one
+// series per metric, of the releases release selects.
+func httpErrorRate(metric, release string) string {
+	return `
+				SELECT $__timeGroupAlias(minute, $__interval), ` + metric + ` AS metric,
+					100.0 * sum(error_count) / nullif(sum(span_count), 0) AS value
+				FROM span_rollups
+				WHERE app_id = @APP AND release ` + release + ` AND category = 'http'
+					AND $__timeFilter(minute) AND @DIMS
+				GROUP BY 1, 2
+				ORDER BY 1, 2`
+}
+
 func weakNetwork() *Dashboard {
 	return newDashboard("fleetlens-weak-network", "fleetlens · Weak-network experience",
 		"HTTP request latency and errors by effective network class and carrier; candidate vs baseline.",
@@ -32,24 +58,10 @@ func weakNetwork() *Dashboard {
 				ORDER BY 1, 2`},
 			{kind: "timeseries", title: "Request latency p90 by network class", unit: "ms",
 				desc: "Effective connection type from measured request RTT (Chromium NQE thresholds).",
-				sql: `
-				SELECT $__timeGroupAlias(start_time, $__interval), net_class AS metric,
-					percentile_cont(0.9) WITHIN GROUP (ORDER BY duration_ms) AS value
-				FROM spans
-				WHERE app_id = @APP AND release = @CAND AND category = 'http'
-					AND $__timeFilter(start_time) AND @DIMS AND @PLATFORM
-				GROUP BY 1, 2
-				ORDER BY 1, 2`},
+				sql:  httpP90("net_class", "= @CAND")},
 			{kind: "timeseries", title: "Request error rate by network class", unit: "percent", min: f(0),
 				desc: "Share of HTTP spans with OTLP status error or an HTTP 5xx (span_rollups).",
-				sql: `
-				SELECT $__timeGroupAlias(minute, $__interval), net_class AS metric,
-					100.0 * sum(error_count) / nullif(sum(span_count), 0) AS value
-				FROM span_rollups
-				WHERE app_id = @APP AND release = @CAND AND category = 'http'
-					AND $__timeFilter(minute) AND @DIMS
-				GROUP BY 1, 2
-				ORDER BY 1, 2`},
+				sql:  httpErrorRate("net_class", "= @CAND")},
 			{kind: "timeseries", title: "Requests by network class", unit: "short",
 				desc:   "HTTP spans per interval (span_rollups).",
 				custom: map[string]any{"stacking": map[string]any{"mode": "normal"}, "fillOpacity": 30},
@@ -63,14 +75,7 @@ func weakNetwork() *Dashboard {
 				ORDER BY 1, 2`},
 			{kind: "timeseries", title: "Request latency p90 by carrier", unit: "ms",
 				desc: "network.carrier.name of the span, else of the resource.",
-				sql: `
-				SELECT $__timeGroupAlias(start_time, $__interval), ` + carrier + ` AS metric,
-					percentile_cont(0.9) WITHIN GROUP (ORDER BY duration_ms) AS value
-				FROM spans
-				WHERE app_id = @APP AND release = @CAND AND category = 'http'
-					AND $__timeFilter(start_time) AND @DIMS AND @PLATFORM
-				GROUP BY 1, 2
-				ORDER BY 1, 2`},
+				sql:  httpP90(carrier, "= @CAND")},
 			{kind: "timeseries", title: "Request error rate by carrier", unit: "percent", min: f(0),
 				sql: `
 				SELECT $__timeGroupAlias(start_time, $__interval), ` + carrier + ` AS metric,
@@ -82,23 +87,9 @@ func weakNetwork() *Dashboard {
 				ORDER BY 1, 2`},
 			row("Candidate vs baseline"),
 			{kind: "timeseries", title: "Request latency p90: candidate vs baseline", unit: "ms",
-				sql: `
-				SELECT $__timeGroupAlias(start_time, $__interval), @LABEL AS metric,
-					percentile_cont(0.9) WITHIN GROUP (ORDER BY duration_ms) AS value
-				FROM spans
-				WHERE app_id = @APP AND release IN @BOTH AND category = 'http'
-					AND $__timeFilter(start_time) AND @DIMS AND @PLATFORM
-				GROUP BY 1, 2
-				ORDER BY 1, 2`},
+				sql: httpP90("@LABEL", "IN @BOTH")},
 			{kind: "timeseries", title: "Request error rate by network class: candidate vs baseline", unit: "percent", min: f(0),
-				sql: `
-				SELECT $__timeGroupAlias(minute, $__interval), (@LABEL) || ' · ' || net_class AS metric,
-					100.0 * sum(error_count) / nullif(sum(span_count), 0) AS value
-				FROM span_rollups
-				WHERE app_id = @APP AND release IN @BOTH AND category = 'http'
-					AND $__timeFilter(minute) AND @DIMS
-				GROUP BY 1, 2
-				ORDER BY 1, 2`},
+				sql: httpErrorRate("(@LABEL) || ' · ' || net_class", "IN @BOTH")},
 			{kind: "table", title: "Network classes: candidate vs baseline", w: 24,
 				desc:    "Whole time range; mean and max from span_rollups.",
 				columns: []string{"network class", "release", "requests", "error rate %", "mean ms", "max ms"},
