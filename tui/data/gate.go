@@ -127,10 +127,8 @@ func fromReport(r *gate.Report, stored bool, at time.Time) Verdict {
 		case gate.Proportion:
 			unit = "%"
 		}
-		st := c.Stratum
-		if c.Dim == "overall" || c.Dim == "" {
-			st = "overall"
-		} else {
+		st := "overall"
+		if c.Dim != "overall" && c.Dim != "" {
 			st = c.Dim + ": " + c.Stratum
 		}
 		status := c.Status
