@@ -18,7 +18,6 @@ import (
 	"github.com/fleetlens/fleetlens/devicefarm/driver"
 	"github.com/fleetlens/fleetlens/devicefarm/netprofile"
 	"github.com/fleetlens/fleetlens/devicefarm/schedule"
-	hwdevice "github.com/fleetlens/fleetlens/sdk-hooks/device"
 )
 
 // Agent is one host's daemon.
@@ -40,8 +39,11 @@ type Agent struct {
 
 	mu      sync.Mutex
 	workers map[string]*worker // by serial
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// infoRetry: ready devices whose Info failed; a goroutine retries each until it
+	// succeeds, the device goes or the agent stops.
+	infoRetry map[string]bool
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // New makes an agent; Start begins its work.
@@ -57,7 +59,7 @@ func New(cfg Config, pool *pgxpool.Pool, drv driver.Driver, log *slog.Logger) (*
 		return nil, fmt.Errorf("agent: artifacts dir: %w", err)
 	}
 	a := &Agent{cfg: cfg, pool: pool, drv: drv, log: log.With("host", cfg.HostID), m: newMetrics(),
-		net: netprofile.NewManager(""), wake: make(chan struct{}, 1), workers: map[string]*worker{},
+		net: netprofile.NewManager(""), wake: make(chan struct{}, 1), workers: map[string]*worker{}, infoRetry: map[string]bool{},
 		q: &schedule.Queue{DB: pool, HostID: cfg.HostID, TTL: cfg.LeaseTTL}}
 	a.runs = &runCache{pool: pool, dir: cfg.ArtifactsDir, runs: map[int64]*runInfo{}}
 	return a, nil
@@ -156,62 +158,13 @@ func (a *Agent) watch(ctx context.Context, events <-chan driver.DeviceEvent) {
 	}
 }
 
-// deviceSeen upserts a device row and starts its worker.
-func (a *Agent) deviceSeen(ctx context.Context, d driver.Device) {
-	if d.State == driver.StateReady {
-		if full, err := a.drv.Info(ctx, d.Serial); err == nil {
-			d = full
-		}
-	}
-	tier := string(hwdevice.Profile{Platform: hwdevice.Platform(d.Platform), RAMMB: d.RAMMB, CPUCores: d.CPUCores,
-		CPUMaxMHz: d.CPUMaxMHz}.Tier())
-	if tier == "unknown" {
-		tier = ""
-	}
-	state := "idle"
-	if d.State != driver.StateReady {
-		state = "offline"
-	}
-	labels := a.cfg.Labels
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	_, err := a.pool.Exec(ctx, `INSERT INTO devices (serial, platform, host_id, state, manufacturer, model, product_type, os_version,
-			api_level, abi, ram_mb, cpu_cores, cpu_max_mhz, tier, labels, screen)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
-		ON CONFLICT (serial) DO UPDATE SET host_id = EXCLUDED.host_id, last_seen = now(),
-			state = CASE WHEN devices.state = 'quarantined' AND devices.quarantined_until > now() THEN 'quarantined'
-			             ELSE EXCLUDED.state END,
-			manufacturer = EXCLUDED.manufacturer, model = EXCLUDED.model, product_type = EXCLUDED.product_type,
-			os_version = EXCLUDED.os_version, api_level = EXCLUDED.api_level, abi = EXCLUDED.abi, ram_mb = EXCLUDED.ram_mb,
-			cpu_cores = EXCLUDED.cpu_cores, cpu_max_mhz = EXCLUDED.cpu_max_mhz, tier = EXCLUDED.tier,
-			labels = devices.labels || EXCLUDED.labels, screen = EXCLUDED.screen`,
-		d.Serial, string(d.Platform), a.cfg.HostID, state, d.Manufacturer, d.Model, d.ProductType, d.OSVersion,
-		d.APILevel, d.ABI, d.RAMMB, d.CPUCores, d.CPUMaxMHz, tier, labels, d.Screen)
-	if err != nil {
-		a.log.Warn("store device", "serial", d.Serial, "err", err)
-		return
-	}
-	if d.State != driver.StateReady {
-		return
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if w, ok := a.workers[d.Serial]; ok && !w.stopped() {
-		return
-	}
-	w := &worker{a: a, dev: d, log: a.log.With("serial", d.Serial, "model", d.Model)}
-	wctx, cancel := context.WithCancel(ctx)
-	w.cancel = cancel
-	a.workers[d.Serial] = w
-	a.wg.Add(1)
-	go func() { defer a.wg.Done(); w.loop(wctx) }()
-}
-
 // deviceGone marks a device offline; its worker's calls fail with ErrDeviceGone and it
 // releases its work as an infrastructure failure.
 func (a *Agent) deviceGone(ctx context.Context, serial string) {
 	a.log.Warn("device gone", "serial", serial)
+	a.mu.Lock()
+	delete(a.infoRetry, serial) // it is asked for again when it reappears
+	a.mu.Unlock()
 	if _, err := a.pool.Exec(ctx, `UPDATE devices SET state = 'offline', health_reason = 'disconnected' WHERE serial = $1`, serial); err != nil {
 		a.log.Warn("mark device offline", "serial", serial, "err", err)
 	}
