@@ -17,29 +17,6 @@ import (
 // only through PostgreSQL, as two hosts would.
 type hostDriver struct {
 	parts []hostPart
-
-	mu    sync.Mutex
-	info  map[string]driver.Device // full Info of ready devices, by serial
-	locks map[string]*sync.Mutex   // one short call at a time per device
-}
-
-// lock serialises the short calls on one device. The simulated phone (devicefarm/sim/adbd)
-// can deadlock when a new service is opened while dumpsys is still writing its answer, and
-// a device host has no reason to overlap health checks, installs and log reads on one phone.
-// RunTests does not take it: its callbacks read logs and crash reports while it runs.
-func (h *hostDriver) lock(serial string) func() {
-	h.mu.Lock()
-	if h.locks == nil {
-		h.locks = map[string]*sync.Mutex{}
-	}
-	l := h.locks[serial]
-	if l == nil {
-		l = &sync.Mutex{}
-		h.locks[serial] = l
-	}
-	h.mu.Unlock()
-	l.Lock()
-	return l.Unlock
 }
 
 type hostPart struct {
@@ -75,7 +52,7 @@ func (h *hostDriver) List(ctx context.Context) ([]driver.Device, error) {
 		}
 		for _, d := range devs {
 			if p.owns[d.Serial] {
-				all = append(all, h.complete(ctx, p.drv, d))
+				all = append(all, d)
 			}
 		}
 	}
@@ -99,7 +76,6 @@ func (h *hostDriver) Watch(ctx context.Context) (<-chan driver.DeviceEvent, erro
 				if !p.owns[ev.Device.Serial] {
 					continue
 				}
-				ev.Device = h.complete(ctx, p.drv, ev.Device)
 				select {
 				case out <- ev:
 				case <-ctx.Done():
@@ -111,43 +87,11 @@ func (h *hostDriver) Watch(ctx context.Context) (<-chan driver.DeviceEvent, erro
 	return out, nil
 }
 
-// complete fills a listed device's properties from Info once: `adb devices -l` gives a
-// model name (with spaces for underscores) but no OS version, and the agent only asks for
-// Info when the model is empty, so its matrix groups would lack the OS version.
-func (h *hostDriver) complete(ctx context.Context, drv driver.Driver, d driver.Device) driver.Device {
-	if d.State != driver.StateReady || d.OSVersion != "" {
-		return d
-	}
-	h.mu.Lock()
-	full, ok := h.info[d.Serial]
-	h.mu.Unlock()
-	if !ok {
-		ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		var err error
-		unlock := h.lock(d.Serial)
-		full, err = drv.Info(ictx, d.Serial)
-		unlock()
-		if err != nil {
-			return d
-		}
-		h.mu.Lock()
-		if h.info == nil {
-			h.info = map[string]driver.Device{}
-		}
-		h.info[d.Serial] = full
-		h.mu.Unlock()
-	}
-	full.State = d.State
-	return full
-}
-
 func (h *hostDriver) Info(ctx context.Context, serial string) (driver.Device, error) {
 	d, err := h.part(serial)
 	if err != nil {
 		return driver.Device{}, err
 	}
-	defer h.lock(serial)()
 	return d.Info(ctx, serial)
 }
 
@@ -156,7 +100,6 @@ func (h *hostDriver) Health(ctx context.Context, serial string) (driver.Health, 
 	if err != nil {
 		return driver.Health{}, err
 	}
-	defer h.lock(serial)()
 	return d.Health(ctx, serial)
 }
 
@@ -165,7 +108,6 @@ func (h *hostDriver) Install(ctx context.Context, serial, path string) (driver.A
 	if err != nil {
 		return driver.App{}, err
 	}
-	defer h.lock(serial)()
 	return d.Install(ctx, serial, path)
 }
 
@@ -174,7 +116,6 @@ func (h *hostDriver) Uninstall(ctx context.Context, serial, appID string) error 
 	if err != nil {
 		return err
 	}
-	defer h.lock(serial)()
 	return d.Uninstall(ctx, serial, appID)
 }
 
@@ -191,7 +132,6 @@ func (h *hostDriver) Logs(ctx context.Context, serial string, since time.Time) (
 	if err != nil {
 		return "", err
 	}
-	defer h.lock(serial)()
 	return d.Logs(ctx, serial, since)
 }
 
@@ -200,7 +140,6 @@ func (h *hostDriver) Crashes(ctx context.Context, serial, appID string, since ti
 	if err != nil {
 		return nil, err
 	}
-	defer h.lock(serial)()
 	return d.Crashes(ctx, serial, appID, since)
 }
 
@@ -209,7 +148,6 @@ func (h *hostDriver) Screenshot(ctx context.Context, serial string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	defer h.lock(serial)()
 	return d.Screenshot(ctx, serial)
 }
 
@@ -218,6 +156,5 @@ func (h *hostDriver) ApplyNetworkProfile(ctx context.Context, serial, hostProxyA
 	if err != nil {
 		return nil, err
 	}
-	defer h.lock(serial)()
 	return d.ApplyNetworkProfile(ctx, serial, hostProxyAddr)
 }
