@@ -2,6 +2,7 @@ package agent
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 type metrics struct {
@@ -34,6 +35,6 @@ func newMetrics() *metrics {
 			Help: "Database calls that failed and were retried."}),
 	}
 	m.reg.MustRegister(m.devices, m.tests, m.claims, m.claimSeconds, m.leasesLost, m.healthFails, m.dbErrors,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

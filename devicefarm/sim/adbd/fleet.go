@@ -73,7 +73,6 @@ type Fleet struct {
 	log     *slog.Logger
 	devices []*Device
 
-	mu     sync.Mutex
 	ctx    context.Context
 	cancel context.CancelFunc
 }
