@@ -39,12 +39,13 @@ type Device struct {
 	LastSeen     time.Time
 }
 
-// Host returns the host's name, or its id when it has none.
+// Host names the device's host by its agent's id (the hostname by default): several agents
+// can share one machine, so the machine's hostname alone would merge their devices.
 func (d Device) Host() string {
-	if d.Hostname != "" {
-		return d.Hostname
+	if d.HostID != "" {
+		return d.HostID
 	}
-	return d.HostID
+	return d.Hostname
 }
 
 // HealthReading is one entry of a device's health history.
