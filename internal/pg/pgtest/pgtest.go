@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,13 +65,60 @@ func stopAll() {
 }
 
 // clusterDir makes a directory the unprivileged server user can enter (MkdirTemp's 0700 under
-// /tmp would lock it out when tests run as root).
+// /tmp would lock it out when tests run as root), recording which test process owns it.
 func clusterDir() (string, error) {
+	reapOrphans()
 	dir, err := os.MkdirTemp("", "flpg-")
 	if err != nil {
 		return "", err
 	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return "", err
+	}
 	return dir, os.Chmod(dir, 0o711)
+}
+
+const ownerFile = "owner-pid"
+
+var reapOnce sync.Once
+
+// reapOrphans stops clusters whose test process died without cleaning up (a panic or a
+// -timeout ends a test binary before pgtest.Main's deferred stop), so a crashed run does not
+// leave PostgreSQL servers behind for the next one.
+func reapOrphans() {
+	reapOnce.Do(func() {
+		dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "flpg-*"))
+		for _, dir := range dirs {
+			raw, err := os.ReadFile(filepath.Join(dir, ownerFile))
+			if err != nil {
+				continue // not ours, or still being created
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+			if err != nil || pid == os.Getpid() || processAlive(pid) {
+				continue
+			}
+			if c, err := pg.NewCluster(pg.ClusterConfig{Home: dir}); err == nil {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_ = c.Stop(ctx)
+				cancel()
+			}
+			os.RemoveAll(dir)
+		}
+	})
+}
+
+func processAlive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// "pid (comm) state ...": a zombie (Z) has died.
+	rest := string(stat)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	f := strings.Fields(rest)
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }
 
 func setup(ctx context.Context) error {
