@@ -136,14 +136,6 @@ func TestEveryCommandHasHelpWithExample(t *testing.T) {
 	walk(newRootCmd())
 }
 
-func TestNotBuiltExitsTwoAndSaysSo(t *testing.T) {
-	err := notBuilt("fleetlens frobnicate")(nil, nil)
-	var ee *exitError
-	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(err.Error(), "not built yet") {
-		t.Fatalf("notBuilt = %v", err)
-	}
-}
-
 // syncBuffer is a bytes.Buffer safe for a writing child process and a polling test.
 type syncBuffer struct {
 	mu  sync.Mutex

@@ -26,7 +26,8 @@ devices, runs compatibility suites on a farm of Android and iOS devices, and gat
 rollouts on candidate-vs-baseline regression reports.
 
 Database: --db DSN, else $FLEETLENS_DB, else a private PostgreSQL cluster that fleetlens
-starts itself under $FLEETLENS_HOME (default ~/.local/share/fleetlens).`,
+starts itself under $FLEETLENS_HOME (default ~/.local/share/fleetlens; /var/lib/fleetlens
+as root, because the server then runs as the unprivileged postgres user).`,
 		Example:       "  fleetlens demo\n  fleetlens db start && fleetlens db url",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -65,11 +66,4 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
-}
-
-// notBuilt is the body of a command whose issue has not landed yet: it says so and exits 2.
-func notBuilt(what string) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		return withExitCode(2, fmt.Errorf("%s is not built yet in this version of fleetlens", what))
-	}
 }
