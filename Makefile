@@ -21,8 +21,8 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/fleetlens
 
-## demo: the main job, end to end on this machine (PostgreSQL cluster, collector, simulators, farm, gate)
-demo: build
+## demo: the main job, end to end on this machine (installs missing Debian packages when root, like test)
+demo: deps build
 	./$(BIN) demo $(DEMO_FLAGS)
 
 ## test: every test, PostgreSQL-backed ones included (installs Debian packages when root)
